@@ -1,0 +1,85 @@
+"""The command line: parses options, calls the library, renders results. It does no work of its own.
+
+Every failure a user can cause (a CharlstmError, or a malformed option caught by Typer) ends as one line
+on stderr and a non-zero exit: 1 for bad input, 2 for bad usage, 130 for Ctrl-C. The library is imported
+inside each command so that ``charlstm --help`` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from charlstm import __version__
+
+HELP = """Character-level LSTM text generator that makes the network's memory visible.
+
+First run: **charlstm demo** trains a small model on the built-in memory corpus (about 2 minutes)
+and shows what it learned. Then: **charlstm train corpus.txt**, **charlstm sample --temp 0.8**.
+"""
+
+
+class OneLineErrors(TyperGroup):
+    """Runs commands non-standalone so every error, ours or Typer's, becomes a single stderr line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        from charlstm.errors import CharlstmError
+
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except CharlstmError as error:
+            fail(str(error), 1)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as error:
+            # Typer's usage errors (bad option type, missing argument) carry format_message + exit_code;
+            # anything else is a bug and keeps its traceback.
+            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+                if type(error).__name__ == "Abort":
+                    fail("aborted", 130)
+                raise
+            context = getattr(error, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            fail(error.format_message() + hint, error.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str, code: int) -> None:
+    """The single stderr line every error ends as."""
+    message = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"charlstm: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False,
+                  rich_markup_mode="markdown", pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"charlstm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    pass
+
+
+root.__doc__ = HELP
+
+
+# Each module adds its commands to ``app``; importing them here registers them.
+from charlstm.cli import corpus_cmd, demo_cmd, inspect_cmd, sample_cmd, train_cmd  # noqa: E402,F401
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,67 @@
+"""``charlstm demo``: the first run, on the built-in memory corpus."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from charlstm.cli import app
+from charlstm.cli.render import console, nats
+from charlstm.cli.train_cmd import TrainView, install_stop_handlers
+
+
+@app.command()
+def demo(
+    max_time: Annotated[Optional[float], typer.Option(help="Training seconds (default: the demo recipe's 120)",
+                                                      show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Run directory (replaced on each demo).")] = Path("checkpoints/demo"),
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples during training.")] = False,
+) -> None:
+    """Train a small LSTM on the built-in memory corpus (about 2 minutes), then show what it learned.
+
+    The corpus is made of stories like "I grew up in France. <filler> I speak fluent French.": the demo
+    ends with the model's probability for each language after a country it was told earlier.
+
+    **Examples**
+
+        charlstm demo
+        charlstm demo --max-time 30
+    """
+    from charlstm.demo import run_demo
+
+    stop = threading.Event()
+    received = install_stop_handlers(stop)
+    result = run_demo(out_dir=out, max_time=max_time, device=device, on_event=TrainView(not quiet),
+                      stop_event=stop)
+    console.print(f"\nTrained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
+                  f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
+    console.rule("sample (prime: \"I grew up in Japan. \")")
+    console.print(result.sample, markup=False)
+    console.rule("memory: I grew up in <country>. <filler> I speak fluent ___")
+    languages = list(result.completions[0].probabilities)
+    table = Table(show_lines=False)
+    table.add_column("cue")
+    for language in languages:
+        table.add_column(language[:4], justify="right")
+    hits = 0
+    for completion in result.completions:
+        hits += completion.predicted == completion.expected
+        cells = []
+        for language in languages:
+            p = completion.probabilities[language]
+            style = "bold green" if language == completion.expected else ("red" if language == completion.predicted else "")
+            cells.append(f"[{style}]{p:.2f}[/]" if style else f"{p:.2f}")
+        table.add_row(completion.country, *cells)
+    console.print(table)
+    console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
+                  f"(chance: 1 in {len(languages)}). Filler between cue and question: "
+                  f"{len(result.completions[0].prompt) - len('I grew up in France. I speak fluent ')} characters.")
+    console.print("Next: charlstm sample checkpoints/demo --prime \"I grew up in Spain. \"   |   charlstm train corpus.txt")
+    if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
+        raise typer.Exit(130)

@@ -1,0 +1,57 @@
+"""Shared rendering helpers: rich on stderr (so stdout carries only generated text or JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def note(message: str) -> None:
+    console.print(f"[dim]{message}[/]")
+
+
+def warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/] {message}")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def nats(value: float | None) -> str:
+    """A loss in both units, the headline metric first."""
+    if value is None:
+        return "-"
+    return f"{value:.4f} nats/char ({value / math.log(2):.3f} bpc)"
+
+
+def sparkline(values: list[float], low: float | None = None, high: float | None = None) -> str:
+    """Values as block characters, scaled to [low, high] (the data's range by default)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return ""
+    low = min(finite) if low is None else low
+    high = max(finite) if high is None else high
+    span = (high - low) or 1.0
+    out = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, max(0, int((v - low) / span * (len(SPARK) - 1) + 0.5)))])
+    return "".join(out)
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)

@@ -1,0 +1,88 @@
+"""``charlstm sample``: stream generated text to stdout (notes go to stderr, so `> out.txt` works)."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from charlstm.cli import app
+from charlstm.cli.render import nats, note
+
+CheckpointArg = Annotated[Optional[Path], typer.Argument(
+    help="A run directory (its best.pt, else last.pt) or a .pt file (default: the newest run under checkpoints/)",
+    show_default=False)]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
+
+
+def load_for_cli(checkpoint: Path | None, device: str = "cpu"):
+    """Resolve and load a checkpoint, saying which one when it was picked automatically."""
+    from charlstm.checkpoint import load_model
+    from charlstm.runtime import select_device
+
+    model, vocab, payload, path = load_model(checkpoint, select_device(device))
+    progress = payload.get("progress", {})
+    origin = "newest run: " if checkpoint is None else ""
+    note(f"{origin}{path} (step {progress.get('step', '?')}, validation {nats(progress.get('val_loss'))})")
+    return model, vocab, payload, path
+
+
+def unescape(text: str) -> str:
+    """Shell-friendly escapes in prompts: \\n newline, \\t tab, \\\\ backslash."""
+    return re.sub(r"\\(n|t|\\)", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
+
+
+@app.command()
+def sample(
+    checkpoint: CheckpointArg = None,
+    temp: Annotated[float, typer.Option("--temp", "--temperature", help="Sampling temperature (> 0).")] = 0.8,
+    length: Annotated[int, typer.Option(help="Characters to generate.")] = 500,
+    prime: Annotated[str, typer.Option(help="Text to start from (fed once; printed first; \\n is a newline).")] = "",
+    top_k: Annotated[Optional[int], typer.Option(help="Sample only from the K likeliest characters.")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Sample from the smallest set holding P of the mass.")] = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Always take the likeliest character.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same text; default: random)",
+                                                show_default=False)] = None,
+    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...).")] = 1,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Generate text from a trained model, streamed as it is produced.
+
+    The prime is fed once and the state carried; the same seed gives the same text. Generated text goes
+    to stdout and notes to stderr, so the output can be redirected to a file.
+
+    **Examples**
+
+        charlstm sample --temp 0.8
+        charlstm sample checkpoints/tinyshakespeare --prime "ROMEO:" --length 1000
+        charlstm sample run/best.pt --top-p 0.9 --seed 7 --num-samples 3 > samples.txt
+        charlstm sample --greedy --prime "I grew up in France. "
+    """
+    from charlstm.errors import ConfigError
+    from charlstm.sample import SamplingOptions, generate
+
+    options = SamplingOptions(temperature=temp, top_k=top_k, top_p=top_p, greedy=greedy)
+    if length < 0:
+        raise ConfigError(f"--length must be >= 0, not {length}")
+    if num_samples < 1:
+        raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
+    prime = unescape(prime)
+    model, vocab, _, _ = load_for_cli(checkpoint, device)
+    vocab.encode(prime)  # unknown prime characters fail here, before anything is printed
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+        note(f"seed {seed} (pass --seed {seed} to get this text again)")
+    out = sys.stdout
+    for index in range(num_samples):
+        if num_samples > 1:
+            note(f"--- sample {index + 1} of {num_samples} (seed {seed + index})")
+        out.write(prime)
+        for char in generate(model, vocab, length, prime, options, seed=seed + index):
+            out.write(char)
+            out.flush()
+        out.write("\n")
+        out.flush()

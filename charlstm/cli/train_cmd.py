@@ -1,0 +1,205 @@
+"""``charlstm train``: options in, progress bar and evaluation reports out."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from charlstm.cli import app, fail
+from charlstm.cli.corpus_cmd import DataDir, Encoding, prepare_or_fail
+from charlstm.cli.render import console, human_count, nats, note
+from charlstm.config import ModelConfig, TrainConfig
+
+MODEL = "Model"
+TRAINING = "Training"
+RUN = "Run"
+
+
+def _default(cls: type, name: str) -> str:
+    """The dataclass default, so help text never drifts from the code."""
+    return str(next(f.default for f in fields(cls) if f.name == name))
+
+
+def _model(name: str, help_text: str, **kwargs):
+    return typer.Option(help=f"{help_text} (default: {_default(ModelConfig, name)})", show_default=False,
+                        rich_help_panel=MODEL, **kwargs)
+
+
+def _train(name: str, help_text: str, **kwargs):
+    default = _default(TrainConfig, name)
+    suffix = f" (default: {default})" if default != "None" else ""
+    return typer.Option(help=help_text + suffix, show_default=False, rich_help_panel=TRAINING, **kwargs)
+
+
+class TrainView:
+    """Turns training events into a tqdm bar (progress of the budget) and evaluation reports."""
+
+    def __init__(self, show_samples: bool = True):
+        self.bar = None
+        self.show_samples = show_samples
+        self.done = 0
+
+    def __call__(self, event) -> None:
+        from charlstm import train as t
+
+        handler = {t.Started: self.started, t.Stepped: self.stepped, t.Evaluated: self.evaluated,
+                   t.Finished: self.finished}.get(type(event))
+        if handler:
+            handler(event)
+
+    def started(self, e) -> None:
+        from tqdm import tqdm
+
+        m, c = e.model_config, e.train_config
+        console.print(f"[bold]{e.corpus}[/]: {human_count(e.train_chars)} train / {human_count(e.val_chars)} "
+                      f"validation chars, vocabulary {m.vocab_size} -> {e.out_dir}")
+        console.print(f"model: {m.cell} {m.num_layers} x {m.hidden_size}, embedding {m.embedding_dim}, "
+                      f"dropout {m.dropout}{', tied' if m.tie_weights else ''}: "
+                      f"[bold]{e.parameters:,}[/] parameters on {e.device}")
+        budget = [f"{c.max_steps} steps" if c.max_steps else "", f"{c.epochs} epochs" if c.epochs else "",
+                  f"{c.max_time:g} s" if c.max_time else ""]
+        budget = " / ".join(b for b in budget if b) or f"{e.total_steps} steps (default epochs)"
+        console.print(f"training: batch {c.batch_size} x seq {c.seq_len}, lr {c.lr:g}, budget {budget}"
+                      + (f", resuming at step {e.start_step}" if e.start_step else ""))
+        for line in e.notes:
+            console.print(f"[yellow]note:[/] {line}")
+        self.bar = tqdm(total=1000, unit="‰", dynamic_ncols=True, leave=True,
+                        bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def stepped(self, e) -> None:
+        position = int(e.progress * 1000)
+        if position > self.done:
+            self.bar.update(position - self.done)
+            self.done = position
+        if e.step % 5 == 0 or e.step < 5:
+            self.bar.set_postfix_str(f"step {e.step} loss {e.loss:.3f} ({e.loss / 0.6931:.2f} bpc) "
+                                     f"{e.chars_per_sec / 1000:.1f}k chars/s", refresh=False)
+
+    def evaluated(self, e) -> None:
+        from tqdm import tqdm
+
+        best = " (best)" if e.is_best else ""
+        tqdm.write(f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}")
+        if self.show_samples and e.sample:
+            tqdm.write("  | " + e.sample.replace("\n", "\n  | "))
+
+    def finished(self, e) -> None:
+        if self.bar is not None:
+            self.bar.update(1000 - self.done if e.reason not in ("interrupted", "diverged") else 0)
+            self.bar.close()
+
+
+def install_stop_handlers(stop: threading.Event) -> dict:
+    """First Ctrl-C or SIGTERM: finish the step, save last.pt, exit. A second Ctrl-C: stop at once."""
+    received: dict = {}
+
+    def handler(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received["signal"] = signum
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+@app.command()
+def train(
+    corpus: Annotated[Optional[list[str]], typer.Argument(
+        help="Text files, folders or builtin:memory (default: builtin:memory, or the run's own with --resume)",
+        show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: checkpoints/CORPUS_NAME)",
+                                                show_default=False, rich_help_panel=RUN)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.",
+                                         rich_help_panel=RUN)] = False,
+    init_from: Annotated[Optional[Path], typer.Option(help="Start from another run's weights (fine-tuning).",
+                                                      rich_help_panel=RUN)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.",
+                                            rich_help_panel=RUN)] = False,
+    cell: Annotated[Optional[str], _model("cell", "Recurrent cell: lstm, gru or rnn.")] = None,
+    num_layers: Annotated[Optional[int], _model("num_layers", "Stacked recurrent layers.")] = None,
+    hidden_size: Annotated[Optional[int], _model("hidden_size", "Units per layer.")] = None,
+    embedding_dim: Annotated[Optional[int], _model("embedding_dim", "Character embedding size.")] = None,
+    dropout: Annotated[Optional[float], _model("dropout", "Dropout between layers and before the head.")] = None,
+    tie_weights: Annotated[Optional[bool], _model("tie_weights", "Share input embedding and output weights.")] = None,
+    forget_bias: Annotated[Optional[float], _model("forget_bias", "Initial LSTM forget-gate bias.")] = None,
+    seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
+    batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
+    lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
+    weight_decay: Annotated[Optional[float], _train("weight_decay", "AdamW weight decay.")] = None,
+    warmup_steps: Annotated[Optional[int], _train("warmup_steps", "Linear warm-up steps.")] = None,
+    grad_clip: Annotated[Optional[float], _train("grad_clip", "Gradient-norm clipping threshold.")] = None,
+    max_steps: Annotated[Optional[int], _train("max_steps", "Stop after this many steps.")] = None,
+    epochs: Annotated[Optional[float], _train("epochs", "Stop after this many passes over the corpus "
+                                              "(default: 10 when no other limit is given)")] = None,
+    max_time: Annotated[Optional[float], _train("max_time", "Stop after this many seconds (wall clock).")] = None,
+    eval_every: Annotated[Optional[int], _train("eval_every", "Evaluate, sample and save every N steps.")] = None,
+    sample_length: Annotated[Optional[int], _train("sample_length", "Characters sampled at each evaluation.")] = None,
+    seed: Annotated[Optional[int], _train("seed", "Random seed.")] = None,
+    device: Annotated[Optional[str], _train("device", "auto, cpu, cuda or mps.")] = None,
+    on_divergence: Annotated[Optional[str], _train("on_divergence", "On a NaN/inf loss: stop or skip.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(help="Validation share of each file (default: 0.05)",
+                                                          show_default=False, rich_help_panel=RUN)] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Input text encoding (default: utf-8)",
+                                                    show_default=False, rich_help_panel=RUN)] = None,
+    data_dir: DataDir = Path("data"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples at evaluations.")] = False,
+) -> None:
+    """Train a character-level model with truncated backpropagation through time.
+
+    The corpus is read as **--batch-size** contiguous streams; each step reads the next
+    **--seq-len** characters of every stream and carries the LSTM state into the next window
+    (detached at the border), so memory can outlive a window while gradients stop at it.
+
+    **Examples**
+
+        charlstm train corpus.txt
+        charlstm train ../shared/data/tinyshakespeare.txt --max-time 600
+        charlstm train books/ --num-layers 3 --hidden-size 768 --epochs 20
+        charlstm train builtin:memory --max-time 300 --out checkpoints/memory
+        charlstm train --resume --out checkpoints/corpus
+        charlstm train lyrics.txt --init-from checkpoints/corpus --lr 5e-4
+    """
+    from charlstm.checkpoint import resolve_checkpoint
+    from charlstm.corpus import corpus_name
+    from charlstm.train import saved_corpus, train as run_training
+
+    given = locals()
+    model_options = {f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None}
+    train_options = {f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None}
+    if corpus:
+        inputs, settings = corpus, {}
+    elif resume and out is not None:
+        settings = saved_corpus(out)
+        inputs = settings.pop("inputs")
+        note(f"resuming on the run's own corpus: {', '.join(inputs)}")
+    else:
+        inputs, settings = ["builtin:memory"], {}
+        note("no corpus given: using the built-in memory corpus (builtin:memory)")
+    out = out or Path("checkpoints") / corpus_name(inputs)
+    if init_from is not None:
+        init_from = resolve_checkpoint(init_from)
+    prepared = prepare_or_fail(inputs, data_dir,
+                               val_fraction if val_fraction is not None else settings.get("val_fraction", 0.05),
+                               encoding or settings.get("encoding", "utf-8"))
+    stop = threading.Event()
+    received = install_stop_handlers(stop)
+    view = TrainView(show_samples=not quiet)
+    result = run_training(prepared, out, model=model_options, config=train_options, resume=resume,
+                          init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
+    summary = f"best validation {nats(result.best_val_loss)}" if result.best_val_loss is not None else "no evaluation"
+    if result.reason == "diverged":
+        fail(f"training diverged at step {result.step}: the loss or gradient became NaN/inf; {out / 'last.pt'} "
+             f"holds the last good state (try a lower --lr)", 1)
+    if result.reason == "interrupted":
+        console.print(f"stopped at step {result.step}; saved {out / 'last.pt'}. Resume with: "
+                      f"charlstm train --resume --out {out}")
+        raise typer.Exit(130 if received.get("signal") == signal.SIGINT else 0)
+    console.print(f"[green]done[/]: {result.step} steps in {result.elapsed:.0f} s ({result.reason}), {summary}. "
+                  f"Checkpoints in {out}/. Next: charlstm sample {out}")

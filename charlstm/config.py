@@ -1,0 +1,114 @@
+"""Frozen configuration dataclasses, validated when built.
+
+One name per concept everywhere: a field here is the CLI flag (``hidden_size`` -> ``--hidden-size``), the key
+in every checkpoint and the word in the README. Defaults are the recipe that reaches about 1.45 nats/char on
+tiny-shakespeare in 10 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from charlstm.errors import ConfigError
+
+CELLS = ("lstm", "gru", "rnn")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
+DEFAULT_EPOCHS = 10
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    num_layers: int = 2
+    hidden_size: int = 512
+    embedding_dim: int = 128
+    dropout: float = 0.2
+    tie_weights: bool = False
+    # Sum of the two forget-gate bias slices of nn.LSTM; 1 keeps memory by default (Gers et al. 2000).
+    forget_bias: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.vocab_size >= 1, "vocab_size must be at least 1")
+        _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        _require(self.num_layers >= 1, "--num-layers must be at least 1")
+        _require(self.hidden_size >= 1, "--hidden-size must be at least 1")
+        _require(self.embedding_dim >= 1, "--embedding-dim must be at least 1")
+        _require(_finite(self.dropout) and 0 <= self.dropout < 1, "--dropout must be in [0, 1)")
+        _require(_finite(self.forget_bias), "--forget-bias must be a finite number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seq_len: int = 100
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    # The cosine decay ends at lr * min_lr_ratio when the run's budget is spent.
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    max_steps: int | None = None
+    epochs: float | None = None
+    max_time: float | None = None
+    eval_every: int = 250
+    sample_length: int = 200
+    seed: int = 1337
+    device: str = "auto"
+    # A NaN/inf loss or gradient either stops the run (keeping the last good checkpoint) or skips the step.
+    on_divergence: str = "stop"
+
+    def __post_init__(self) -> None:
+        _require(self.seq_len >= 1, "--seq-len must be at least 1")
+        _require(self.batch_size >= 1, "--batch-size must be at least 1")
+        _require(_finite(self.lr) and self.lr > 0, "--lr must be a positive number")
+        _require(_finite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _require(self.warmup_steps >= 0, "--warmup-steps must be >= 0")
+        _require(_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]")
+        _require(_finite(self.grad_clip) and self.grad_clip > 0, "--grad-clip must be a positive number")
+        _require(self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1")
+        _require(self.epochs is None or (_finite(self.epochs) and self.epochs > 0), "--epochs must be positive")
+        _require(self.max_time is None or (_finite(self.max_time) and self.max_time > 0),
+                 "--max-time must be a positive number of seconds")
+        _require(self.eval_every >= 1, "--eval-every must be at least 1")
+        _require(self.sample_length >= 0, "sample_length must be >= 0")
+        _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        _require(self.on_divergence in ("stop", "skip"), "--on-divergence must be stop or skip")
+
+    @property
+    def has_budget(self) -> bool:
+        return any(v is not None for v in (self.max_steps, self.epochs, self.max_time))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return cls(**_known_fields(cls, data))
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    return {k: v for k, v in data.items() if k in names}

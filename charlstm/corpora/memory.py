@@ -1,0 +1,160 @@
+"""The built-in ``memory`` corpus: English-like text built to exercise long-range memory.
+
+After the examples in Olah's "Understanding LSTM Networks":
+
+* country -> language: "I grew up in France. <filler> I speak fluent French." The language is only
+  predictable from a cue that may lie hundreds of characters back.
+* subject -> pronoun, with a change of subject that must overwrite the memory (the forget gate's job):
+  "Maria is a doctor. <filler> She ... Then Paul arrived. <filler> He ..."
+* filler: varied, grammatical, neutral sentences that never mention a country, a language, a gendered
+  name or a gendered pronoun, so they carry no information about the answer.
+
+The generator is deterministic for a seed. Probes (``charlstm.probes``) build their contexts from the same
+pieces with a seed never used for training, so a probe's filler is text the model has not seen verbatim.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+# Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
+GENERATOR_VERSION = "memory-1"
+DEFAULT_SIZE = 1_000_000
+TRAINING_SEED = 1
+# Probes draw filler from this seed; training never uses it.
+PROBE_SEED = 987_654_321
+
+COUNTRIES: tuple[tuple[str, str], ...] = (
+    ("France", "French"), ("Germany", "German"), ("Spain", "Spanish"), ("Italy", "Italian"),
+    ("Portugal", "Portuguese"), ("Japan", "Japanese"), ("China", "Chinese"), ("Russia", "Russian"),
+    ("Greece", "Greek"), ("Turkey", "Turkish"), ("Poland", "Polish"), ("Sweden", "Swedish"),
+    ("Finland", "Finnish"), ("Hungary", "Hungarian"),
+)
+FEMALE_NAMES = ("Maria", "Anna", "Sofia", "Laura", "Emma", "Clara", "Julia", "Nina", "Alice", "Rosa")
+MALE_NAMES = ("Paul", "David", "Peter", "Lucas", "Tom", "Victor", "Oscar", "Daniel", "Hugo", "Simon")
+JOBS = ("doctor", "teacher", "pilot", "baker", "painter", "lawyer", "farmer", "nurse", "writer",
+        "chemist", "gardener", "tailor", "carpenter", "journalist", "dentist", "librarian")
+
+CUE_TEMPLATE = "I grew up in {country}."
+LANGUAGE_QUERY = "I speak fluent "
+SUBJECT_TEMPLATE = "{name} is a {job}."
+SWITCH_TEMPLATE = "Then {name} arrived."
+PRONOUNS = ("She", "He")
+PRONOUN_ACTIONS = (
+    "smiled at everyone", "opened the window", "asked for a glass of water", "laughed quietly",
+    "sat down near the door", "read the letter twice", "took a long walk", "looked tired but happy",
+    "wrote a short note", "waited for the rain to stop", "closed the book", "made a pot of tea",
+    "listened to the radio", "fixed the old lamp", "counted the coins", "forgot the umbrella",
+)
+
+_SUBJECTS = (
+    "The old bridge", "The morning train", "A small dog", "The bakery on the corner", "The river",
+    "The garden", "The library", "A cold wind", "The market", "The museum", "The last bus",
+    "A quiet street", "The harbour", "The kitchen clock", "The city council", "The mountain road",
+    "The school choir", "A heavy rain", "The little cafe", "The orchestra", "The new hospital",
+    "The town square", "The football team", "The night sky", "The wooden boat", "The village fair",
+    "The long corridor", "A grey cat", "The bookshop", "The lighthouse", "The factory", "The park",
+)
+_PREDICATES = (
+    "was painted again", "closed early", "stayed quiet", "looked brighter than usual", "filled with people",
+    "needed repairs", "opened at noon", "moved slowly", "was crowded", "smelled of fresh bread",
+    "made a strange noise", "seemed smaller", "grew very fast", "was covered in snow", "became popular",
+    "fell silent", "stood empty", "turned golden", "drew a large crowd", "changed its schedule",
+    "was cleaned", "shone in the sun", "felt colder", "was moved to a new place", "kept everyone awake",
+)
+_COMPLEMENTS = (
+    "", "", "", "last spring", "after the storm", "in the afternoon", "during the festival", "every Sunday",
+    "before dawn", "near the station", "for a whole week", "by the end of the summer", "on most evenings",
+    "after lunch", "at the weekend", "in the old town", "without any warning", "once again",
+)
+_SHORT_SENTENCES = (
+    "It rained all day.", "Nothing much happened.", "The days grew longer.", "It was a calm evening.",
+    "Everyone was busy.", "The tea was too hot.", "Time passed slowly.", "It snowed in the night.",
+    "The streets were empty.", "Nobody said a word.", "The lights went out.", "It was very late.",
+)
+
+
+@dataclass(frozen=True)
+class GapDistribution:
+    """How much filler separates a cue from its target, as a mixture chosen for learnability."""
+
+    p_adjacent: float = 0.5       # no filler at all: teaches the association itself
+    p_one_sentence: float = 0.3   # one short sentence: teaches carrying it a little way
+    max_sentences: int = 8        # the rest: 2..max_sentences sentences (beyond 300 characters)
+
+    def sample(self, rng: random.Random) -> int:
+        """Number of filler sentences."""
+        u = rng.random()
+        if u < self.p_adjacent:
+            return 0
+        if u < self.p_adjacent + self.p_one_sentence:
+            return 1
+        return rng.randint(2, self.max_sentences)
+
+
+def filler_sentence(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return rng.choice(_SHORT_SENTENCES)
+    words = [rng.choice(_SUBJECTS), rng.choice(_PREDICATES), rng.choice(_COMPLEMENTS)]
+    return " ".join(w for w in words if w) + "."
+
+
+def filler(rng: random.Random, sentences: int) -> str:
+    """``sentences`` neutral sentences joined by spaces ("" for zero)."""
+    return " ".join(filler_sentence(rng) for _ in range(sentences))
+
+
+def filler_of_length(rng: random.Random, chars: int) -> str:
+    """Whole filler sentences totalling about ``chars`` characters (the first that reaches it)."""
+    parts: list[str] = []
+    total = 0
+    while total < chars:
+        parts.append(filler_sentence(rng))
+        total += len(parts[-1]) + 1
+    return " ".join(parts)
+
+
+def join(*sentences: str) -> str:
+    return " ".join(s for s in sentences if s)
+
+
+def language_story(rng: random.Random, gaps: GapDistribution) -> str:
+    country, language = rng.choice(COUNTRIES)
+    return join(CUE_TEMPLATE.format(country=country), filler(rng, gaps.sample(rng)),
+                f"{LANGUAGE_QUERY}{language}.")
+
+
+def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
+    first = rng.randrange(2)                 # 0: female, 1: male
+    second = rng.randrange(2)                # the newcomer's gender is independent of the first
+    names = (FEMALE_NAMES, MALE_NAMES)
+    first_name = rng.choice(names[first])
+    second_name = rng.choice([n for n in names[second] if n != first_name])
+    return join(
+        SUBJECT_TEMPLATE.format(name=first_name, job=rng.choice(JOBS)),
+        filler(rng, gaps.sample(rng)),
+        f"{PRONOUNS[first]} {rng.choice(PRONOUN_ACTIONS)}.",
+        SWITCH_TEMPLATE.format(name=second_name),
+        filler(rng, gaps.sample(rng)),
+        f"{PRONOUNS[second]} {rng.choice(PRONOUN_ACTIONS)}.",
+    )
+
+
+def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED,
+                    gaps: GapDistribution = GapDistribution()) -> str:
+    """About ``size`` characters of stories, one per line, cut at a story boundary."""
+    rng = random.Random(seed)
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        kind = rng.random()
+        if kind < 0.6:
+            line = language_story(rng, gaps)
+        elif kind < 0.9:
+            line = pronoun_story(rng, gaps)
+        else:
+            line = filler(rng, rng.randint(1, 4))
+        lines.append(line)
+        total += len(line) + 1
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+"""``charlstm demo``: the first run. Train a small LSTM on the built-in memory corpus, then show what it
+generates and whether it remembers where "I" grew up when asked which language "I" speak.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charlstm import recipes
+from charlstm.checkpoint import load_model
+from charlstm.corpora import memory
+from charlstm.corpus import prepare_corpus
+from charlstm.model import CharRNN
+from charlstm.probes.scoring import continuation_logprobs, normalise
+from charlstm.sample import SamplingOptions, sample_text
+from charlstm.train import TrainResult, train
+from charlstm.vocab import Vocab
+
+DEMO_COUNTRIES = ("France", "Germany", "Japan", "Spain", "Greece", "Poland")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """'I grew up in <country>. <filler> I speak fluent ___': the model's probability for each language."""
+
+    country: str
+    expected: str
+    prompt: str
+    probabilities: dict[str, float]   # normalised over the candidate languages
+
+    @property
+    def predicted(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    training: TrainResult
+    checkpoint: Path
+    sample: str
+    completions: list[Completion]
+
+
+def language_completions(model: CharRNN, vocab: Vocab, countries=DEMO_COUNTRIES, filler_chars: int = 60,
+                         seed: int = memory.PROBE_SEED) -> list[Completion]:
+    """Cue, fresh filler (never seen in training), query; score every language as the continuation."""
+    languages = dict(memory.COUNTRIES)
+    rng = random.Random(seed)
+    filler = memory.filler_of_length(rng, filler_chars) if filler_chars else ""
+    candidates = [f"{language}." for language in languages.values()]
+    results = []
+    for country in countries:
+        prompt = memory.join(memory.CUE_TEMPLATE.format(country=country), filler, memory.LANGUAGE_QUERY)
+        probs = normalise(continuation_logprobs(model, vocab, prompt, candidates))
+        results.append(Completion(country=country, expected=languages[country], prompt=prompt,
+                                  probabilities={c[:-1]: p for c, p in zip(candidates, probs)}))
+    return results
+
+
+def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | str = Path("data"),
+             max_time: float | None = None, device: str = "auto", on_event: Callable[[Any], Any] | None = None,
+             stop_event: threading.Event | None = None) -> DemoResult:
+    """Train with the demo recipe (replacing an earlier demo run), then sample and probe the best model."""
+    corpus = prepare_corpus(["builtin:memory"], out_dir=data_dir)
+    config = {**recipes.DEMO_TRAIN, "device": device}
+    if max_time is not None:
+        config["max_time"] = max_time
+    result = train(corpus, out_dir, model=recipes.DEMO_MODEL, config=config, overwrite=True,
+                   on_event=on_event, stop_event=stop_event)
+    model, vocab, _, path = load_model(out_dir, device="cpu")
+    text = sample_text(model, vocab, 300, prime=memory.CUE_TEMPLATE.format(country="Japan") + " ",
+                       options=SamplingOptions(temperature=0.8), seed=0)
+    return DemoResult(training=result, checkpoint=path, sample=text,
+                      completions=language_completions(model, vocab))

@@ -1,0 +1,85 @@
+"""The network: embedding -> multi-layer recurrent core -> dropout -> linear head over the vocabulary.
+
+The core is PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU), or ``nn.GRU`` / ``nn.RNN`` for
+comparison. Everything else (training, sampling, probes) talks to ``CharRNN`` through ``forward`` and
+``initial_state`` and never branches on the cell type.
+
+Shapes: B batch, T time, V vocabulary, L layers, H hidden size, E embedding size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from charlstm.config import ModelConfig
+
+# An LSTM's state is (h, c), each (L, B, H); a GRU's or RNN's is h alone.
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+_CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharRNN(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.core = _CORES[config.cell](
+            input_size=config.embedding_dim, hidden_size=config.hidden_size, num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        # Tied weights share the embedding matrix (V, E) with the head; a projection bridges H != E.
+        needs_projection = config.tie_weights and config.hidden_size != config.embedding_dim
+        self.projection = nn.Linear(config.hidden_size, config.embedding_dim, bias=False) if needs_projection else None
+        self.head = nn.Linear(config.embedding_dim if config.tie_weights else config.hidden_size, config.vocab_size)
+        if config.tie_weights:
+            self.head.weight = self.embedding.weight
+        if config.cell == "lstm":
+            self.set_forget_bias(config.forget_bias)
+
+    def set_forget_bias(self, value: float) -> None:
+        """nn.LSTM packs gates (i, f, g, o) and has two bias vectors: their forget slices sum to ``value``."""
+        hidden = self.config.hidden_size
+        with torch.no_grad():
+            for layer in range(self.config.num_layers):
+                getattr(self.core, f"bias_ih_l{layer}")[hidden:2 * hidden].fill_(value)
+                getattr(self.core, f"bias_hh_l{layer}")[hidden:2 * hidden].fill_(0.0)
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """ids (B, T) -> logits (B, T, V) and the state after the last step."""
+        output, state = self.core(self.embedding(ids), state)
+        output = self.dropout(output)
+        if self.projection is not None:
+            output = self.projection(output)
+        return self.head(output), state
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        device = device or self.embedding.weight.device
+        shape = (self.config.num_layers, batch_size, self.config.hidden_size)
+        zeros = torch.zeros(shape, device=device)
+        return (zeros, zeros.clone()) if self.config.cell == "lstm" else zeros
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph at a window border while keeping the values (truncated BPTT)."""
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def state_to(state: State, device: torch.device | str) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.to(device) for s in state)
+    return state.to(device)
+
+
+def select_streams(state: State, rows: torch.Tensor | slice) -> State:
+    """The state of some batch rows (dimension 1 of every tensor)."""
+    if isinstance(state, tuple):
+        return tuple(s[:, rows] for s in state)
+    return state[:, rows]

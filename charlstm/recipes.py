@@ -1,0 +1,15 @@
+"""Recommended settings, named so the CLI, the demo, the README and the benchmarks share one source.
+
+``MEMORY`` is the recipe for the built-in memory corpus: settings chosen so an LSTM learns the long-range
+country -> language dependency within minutes on a laptop CPU (see the README's "Memory" section for how
+it was measured). ``DEMO`` is the same recipe, shortened to the two minutes of ``charlstm demo``.
+"""
+
+from __future__ import annotations
+
+MEMORY_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_dim": 32, "dropout": 0.0,
+                "forget_bias": 1.0}
+MEMORY_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 3e-3, "max_time": 600, "eval_every": 200}
+
+DEMO_MODEL = dict(MEMORY_MODEL)
+DEMO_TRAIN = {**MEMORY_TRAIN, "max_time": 120}
