@@ -37,6 +37,8 @@ from charlstm.vocab import Vocab
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 EVAL_SAMPLE_TEMPERATURE = 0.8
+# With on_divergence="skip", this many non-finite steps in a row still stop the run.
+MAX_CONSECUTIVE_SKIPS = 50
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -315,7 +317,7 @@ class Trainer:
             notes=tuple(self.notes)))
         history: list[dict] = []
         losses: list[float] = []
-        reason, message = None, ""
+        reason, message, skipped = None, "", 0
         started = time.perf_counter() - self.progress.elapsed
         rate_clock, rate_chars, rate = time.perf_counter(), 0, 0.0
         self.model.train()
@@ -332,13 +334,17 @@ class Trainer:
             lr = learning_rate(self.config, self.progress.step, progress, self.budget.total_steps)
             loss = self._step(window, lr)
             if loss is None:
-                if self.config.on_divergence == "stop":
+                skipped += 1
+                if self.config.on_divergence == "stop" or skipped >= MAX_CONSECUTIVE_SKIPS:
                     reason = "diverged"
-                    message = (f"loss or gradient became NaN/inf at step {self.progress.step + 1}; stopped and "
-                               f"kept the last good checkpoint (try a lower --lr)")
+                    message = (f"loss or gradient became NaN/inf at step {self.progress.step + 1}"
+                               + (f" ({skipped} steps in a row)" if skipped > 1 else "")
+                               + "; stopped and kept the last good checkpoint (try a lower --lr)")
                     break
-                continue
-            losses.append(loss)
+                loss = math.nan  # a skipped step still uses up its window and counts toward the budget
+            else:
+                skipped = 0
+                losses.append(loss)
             self.progress.step += 1
             self.progress.chars_seen += window.inputs.numel()
             rate_chars += window.inputs.numel()
@@ -376,7 +382,7 @@ class Trainer:
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip, foreach=True)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         value = loss.item()
         if not (math.isfinite(value) and math.isfinite(grad_norm.item())):
             self.optimizer.zero_grad(set_to_none=True)

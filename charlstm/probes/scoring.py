@@ -1,7 +1,8 @@
 """Exact scoring of continuations: the total log-probability (nats) a model gives a string after a prompt.
 
-The prompt is run once; every candidate is then scored from the prompt's final state in one padded batch,
-so scoring N candidates costs one pass over the prompt plus one over the longest candidate.
+Prompts of different lengths run together as packed sequences (no row sees another's padding); every
+candidate is then scored from its prompt's final state in one padded batch. The result is exactly
+sum_i log P(candidate[i] | prompt + candidate[:i]), the same as feeding the text one character at a time.
 """
 
 from __future__ import annotations
@@ -17,45 +18,72 @@ from charlstm.sample import start_id
 from charlstm.vocab import Vocab
 
 
-def _repeat_state(state: State, copies: int) -> State:
+def pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad 1-D id tensors with 0 -> (ids (N, W), lengths (N,))."""
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+    for index, row in enumerate(rows):
+        ids[index, :len(row)] = row
+    return ids, lengths
+
+
+def encode_prompt(vocab: Vocab, prompt: str) -> torch.Tensor:
+    """A prompt's ids; the empty prompt becomes the start character sampling also uses."""
+    return vocab.encode(prompt) if prompt else torch.tensor([start_id(vocab)])
+
+
+def _repeat_rows(state: State, copies: int) -> State:
     if isinstance(state, tuple):
-        return tuple(s.repeat(1, copies, 1) for s in state)
-    return state.repeat(1, copies, 1)
+        return tuple(s.repeat_interleave(copies, dim=1) for s in state)
+    return state.repeat_interleave(copies, dim=1)
 
 
 @torch.no_grad()
-def prompt_state(model: CharRNN, vocab: Vocab, prompt: str) -> tuple[torch.Tensor, State]:
-    """Log-probabilities (V,) of the next character after ``prompt``, and the state there."""
-    model.eval()
-    device = next(model.parameters()).device
-    ids = vocab.encode(prompt) if prompt else torch.tensor([start_id(vocab)])
-    logits, state = model(ids.view(1, -1).to(device))
-    return F.log_softmax(logits[0, -1].float(), dim=-1), state
-
-
-@torch.no_grad()
-def continuation_logprobs(model: CharRNN, vocab: Vocab, prompt: str, candidates: Sequence[str]) -> list[float]:
-    """log P(candidate | prompt) for each candidate: the sum over its characters, in nats."""
+def score_continuations(model: CharRNN, vocab: Vocab, prompts: Sequence[str], candidates: Sequence[str],
+                        batch_size: int = 64) -> torch.Tensor:
+    """log P(candidate | prompt) in nats for every prompt and candidate: a (len(prompts), len(candidates))
+    tensor."""
     if not candidates or any(not c for c in candidates):
         raise ConfigError("candidates must be non-empty strings")
-    first, state = prompt_state(model, vocab, prompt)
-    device = first.device
-    encoded = [vocab.encode(c) for c in candidates]
-    width = max(len(ids) for ids in encoded)
-    batch = torch.zeros(len(encoded), width, dtype=torch.long)
-    mask = torch.zeros(len(encoded), width, dtype=torch.bool)
-    for row, ids in enumerate(encoded):
-        batch[row, :len(ids)] = ids
-        mask[row, :len(ids)] = True
-    batch, mask = batch.to(device), mask.to(device)
-    logp = torch.empty(len(encoded), width, device=device)
-    logp[:, 0] = first[batch[:, 0]]
-    if width > 1:
-        logits, _ = model(batch[:, :-1], _repeat_state(state, len(encoded)))
-        logp[:, 1:] = F.log_softmax(logits.float(), dim=-1).gather(2, batch[:, 1:, None]).squeeze(2)
-    return logp.masked_fill(~mask, 0.0).sum(dim=1).tolist()
+    model.eval()
+    device = next(model.parameters()).device
+    cand_ids, cand_lengths = pad([vocab.encode(c) for c in candidates])
+    cand_ids, cand_lengths = cand_ids.to(device), cand_lengths.to(device)
+    n_cand, width = cand_ids.shape
+    mask = torch.arange(width, device=device)[None, :] < cand_lengths[:, None]  # (C, W)
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = [encode_prompt(vocab, p) for p in prompts[start:start + batch_size]]
+        ids, lengths = pad(chunk)
+        logits, state = model.final(ids.to(device), lengths)
+        rows = len(chunk)
+        logp = torch.empty(rows, n_cand, width, device=device)
+        logp[:, :, 0] = F.log_softmax(logits.float(), dim=-1)[:, cand_ids[:, 0]]
+        if width > 1:
+            inputs = cand_ids[:, :-1].repeat(rows, 1)  # (rows * C, W - 1): row r's candidates are r*C..r*C+C-1
+            step_logits, _ = model(inputs, _repeat_rows(state, n_cand))
+            targets = cand_ids[:, 1:].repeat(rows, 1)
+            picked = F.log_softmax(step_logits.float(), dim=-1).gather(2, targets[:, :, None]).squeeze(2)
+            logp[:, :, 1:] = picked.view(rows, n_cand, width - 1)
+        out.append(logp.masked_fill(~mask, 0.0).sum(dim=2))
+    return torch.cat(out).cpu()
 
 
-def normalise(logprobs: Sequence[float]) -> list[float]:
+def continuation_logprobs(model: CharRNN, vocab: Vocab, prompt: str, candidates: Sequence[str]) -> list[float]:
+    """log P(candidate | prompt) for each candidate, for one prompt."""
+    return score_continuations(model, vocab, [prompt], candidates)[0].tolist()
+
+
+def normalise(logprobs: Sequence[float] | torch.Tensor) -> list[float]:
     """Probabilities over the candidates alone (a softmax of their total log-probabilities)."""
-    return torch.softmax(torch.tensor(logprobs, dtype=torch.float64), dim=0).tolist()
+    return torch.softmax(torch.as_tensor(logprobs, dtype=torch.float64), dim=-1).tolist()
+
+
+@torch.no_grad()
+def next_char_distribution(model: CharRNN, vocab: Vocab, prompt: str) -> torch.Tensor:
+    """P(next character | prompt) over the vocabulary, (V,)."""
+    model.eval()
+    device = next(model.parameters()).device
+    ids = encode_prompt(vocab, prompt)
+    logits, _ = model.final(ids.view(1, -1).to(device), torch.tensor([len(ids)]))
+    return torch.softmax(logits[0].float(), dim=-1).cpu()

@@ -1,0 +1,191 @@
+"""``charlstm probe``: what a trained model remembers, how far back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from charlstm.cli import app
+from charlstm.cli.render import console, print_json, sparkline, warn
+from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli, unescape
+
+SUITES = ("cue-swap", "forgetting", "context")
+
+
+def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
+    from charlstm.errors import ProbeError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ProbeError(f"{flag} takes whole numbers separated by commas, not {text!r}") from None
+    if not values or min(values) < 0:
+        raise ProbeError(f"{flag} takes whole numbers >= 0")
+    return values
+
+
+@app.command()
+def probe(
+    checkpoint: CheckpointArg = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Your own context to score (\\n is a newline).")] = None,
+    candidates: Annotated[Optional[str], typer.Option(help="Comma-separated continuations to score.")] = None,
+    swap: Annotated[Optional[list[str]], typer.Option(help="WORD=ALT1,ALT2: also score the prompt with WORD "
+                                                            "replaced (repeatable).")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting or context (repeatable; "
+                                                             "default: all that apply)")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Custom cue-swap probes (TOML).")] = None,
+    text: Annotated[Optional[Path], typer.Option(help="Held-out text for the context suite "
+                                                      "(default: the run's own validation text).")] = None,
+    distances: Annotated[Optional[str], typer.Option(help="Filler distances, e.g. 0,25,50,100,200,400,800.")] = None,
+    contexts: Annotated[Optional[str], typer.Option(help="Context sizes k for the context suite.")] = None,
+    samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).")] = 4,
+    positions: Annotated[int, typer.Option(help="Scored positions for the context suite.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Every figure as JSON on stdout.")] = False,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
+
+    With --prompt, scores your candidates as continuations (and counterfactual prompts with --swap).
+    Otherwise runs probe suites: cue-swap ("I grew up in France ... I speak fluent ___" at growing
+    distances), forgetting (a change of subject must overwrite the pronoun), context (loss when the model
+    sees only the last k characters, on any text), or your own cue-swap probes from a TOML file.
+
+    **Examples**
+
+        charlstm probe checkpoints/memory
+        charlstm probe --prompt "I grew up in France. It rained. I speak fluent " --candidates French,German --swap France=Germany,Spain
+        charlstm probe checkpoints/tinyshakespeare --suite context
+        charlstm probe checkpoints/tinyshakespeare --file speaker.toml --json
+    """
+    from charlstm.errors import ProbeError
+
+    model, vocab, payload, _ = load_for_cli(checkpoint, device)
+    results: dict = {}
+    if prompt is not None or candidates is not None:
+        if suite or file:
+            raise ProbeError("--prompt runs on its own; leave out --suite and --file")
+        from charlstm.probes.prompt import probe_prompt
+
+        words = [unescape(c) for c in (candidates or "").split(",") if c]
+        reports = probe_prompt(model, vocab, unescape(prompt or ""), words, swap or [])
+        results["prompt"] = [r.to_dict() for r in reports]
+        if not as_json:
+            render_prompt(reports)
+    else:
+        chosen = list(suite or [])
+        for name in chosen:
+            if name not in SUITES:
+                raise ProbeError(f"--suite must be one of {', '.join(SUITES)}, not {name!r}")
+        if not chosen and file is None:
+            trained_on_memory = (payload.get("corpus") or {}).get("name") == "memory"
+            chosen = ["cue-swap", "forgetting"] if trained_on_memory else ["context"]
+        results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
+                                  _ints(contexts, "--contexts"), samples, positions, as_json))
+    if as_json:
+        print_json(results)
+
+
+def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet) -> dict:
+    from charlstm.probes import context_usage, cue_swap, custom, forgetting
+
+    out: dict = {}
+    distance_args = {"distances": distances} if distances else {}
+    with console.status("probing...", spinner="dots"):
+        if "cue-swap" in chosen:
+            report = cue_swap.run_cue_swap(model, vocab, cue_swap.language_probe(samples=samples, **distance_args))
+            out["cue-swap"] = report.to_dict()
+            if not quiet:
+                render_cue_swap(report)
+        if "forgetting" in chosen:
+            report = forgetting.run_forgetting(model, vocab, samples=max(1, samples * 2), **distance_args)
+            out["forgetting"] = report.to_dict()
+            if not quiet:
+                render_forgetting(report)
+        if "context" in chosen:
+            ids, skipped = context_usage.held_out_ids(payload, vocab, text)
+            if skipped:
+                warn(f"skipped {skipped} character(s) of --text outside the model's vocabulary")
+            report = context_usage.run_context_usage(model, ids, contexts or context_usage.DEFAULT_CONTEXTS,
+                                                     positions=positions)
+            out["context"] = report.to_dict()
+            if not quiet:
+                render_context(report)
+        if file is not None:
+            out["custom"] = []
+            for probe_spec in custom.load_probe_file(file):
+                if distances:
+                    probe_spec = replace(probe_spec, distances=distances)
+                report = cue_swap.run_cue_swap(model, vocab, probe_spec)
+                out["custom"].append(report.to_dict())
+                if not quiet:
+                    render_cue_swap(report)
+    return out
+
+
+def _percent(value: float) -> str:
+    style = "green" if value >= 0.9 else "yellow" if value >= 0.6 else "red"
+    return f"[{style}]{value:6.1%}[/]"
+
+
+def render_prompt(reports) -> None:
+    table = Table(title="candidate probabilities (normalised over candidates; raw log-prob in nats)",
+                  title_justify="left")
+    table.add_column("candidate")
+    for report in reports:
+        table.add_column(report.label, justify="right")
+    for index, candidate in enumerate(reports[0].candidates):
+        table.add_row(repr(candidate), *(f"{r.probabilities[index]:.3f} ({r.logprobs[index]:.2f})" for r in reports))
+    console.print(table)
+    for report in reports:
+        top = "  ".join(f"{c!r} {p:.2f}" for c, p in report.top_next)
+        console.print(f"[bold]{report.label}[/]: next char {top}")
+        console.print(f"   greedy: {report.prompt[-30:]!r} + [cyan]{report.greedy!r}[/]", markup=True)
+
+
+def render_cue_swap(report) -> None:
+    table = Table(title=f"{report.name}: does the answer follow the cue? (chance {report.chance:.1%})",
+                  title_justify="left")
+    for column in ("distance", "filler chars", "cue→answer", "accuracy", "P(right)", "contexts"):
+        table.add_column(column, justify="right")
+    for row in report.rows:
+        table.add_row(str(row.distance), f"{row.filler_chars:.0f}", f"{row.cue_to_answer:.0f}",
+                      _percent(row.accuracy), f"{row.p_correct:.3f}", str(row.contexts))
+    console.print(table)
+    curve = sparkline([r.accuracy for r in report.rows], 0.0, 1.0)
+    span = report.memory_span
+    console.print(f"accuracy by distance {curve}   memory span: "
+                  f"[bold]{'none' if span is None else f'{span} characters'}[/] (accuracy >= 90% up to there)")
+
+
+def render_forgetting(report) -> None:
+    table = Table(title="forgetting: pronoun of the current subject (chance 50%)", title_justify="left")
+    for column in ("distance", "before the switch", "after the switch", "contexts"):
+        table.add_column(column, justify="right")
+    for row in report.rows:
+        table.add_row(str(row.distance), _percent(row.accuracy_before), _percent(row.accuracy_after),
+                      str(row.contexts))
+    console.print(table)
+    console.print(f"before {sparkline([r.accuracy_before for r in report.rows], 0, 1)}   "
+                  f"after {sparkline([r.accuracy_after for r in report.rows], 0, 1)}")
+
+
+def render_context(report) -> None:
+    table = Table(title=f"context usage: loss seeing only the last k characters ({report.positions} positions)",
+                  title_justify="left")
+    table.add_column("k", justify="right")
+    table.add_column("nats/char", justify="right")
+    table.add_column("vs unlimited", justify="right")
+    for k, loss in zip(report.contexts, report.losses):
+        table.add_row(str(k), f"{loss:.4f}", f"{loss / report.unlimited - 1:+.1%}")
+    table.add_row("unlimited", f"{report.unlimited:.4f}", "")
+    console.print(table)
+    effective = report.effective_context
+    console.print(f"loss by context {sparkline(report.losses)}   effective context: [bold]"
+                  f"{effective if effective is not None else f'> {report.contexts[-1]}'}[/] characters "
+                  f"(within 1% of unlimited)")

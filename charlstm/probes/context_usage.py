@@ -1,0 +1,105 @@
+"""How much context a model uses, on any text (after Khandelwal et al. 2018, "Sharp Nearby, Fuzzy Far Away").
+
+For each scored position p of held-out text and each context size k, the model starts from a zero state
+k characters before p and predicts the character at p; the mean loss over positions is the loss "seeing
+only k characters". The unlimited loss carries the state from the start of the text. The effective
+context is the smallest k whose loss is within 1% of the unlimited loss.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from charlstm.errors import CorpusError
+from charlstm.model import CharRNN, detach_state
+
+DEFAULT_CONTEXTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+WITHIN = 0.01
+_CHUNK_CHARS = 2**19  # characters per batched forward (rows x k)
+
+
+@dataclass
+class ContextUsageReport:
+    contexts: list[int]
+    losses: list[float]         # nats/char seeing only k characters, per k
+    unlimited: float            # nats/char with the state carried from the start
+    positions: int
+
+    @property
+    def effective_context(self) -> int | None:
+        """Smallest k within 1% of the unlimited loss (None: more than the largest k tried)."""
+        for k, loss in zip(self.contexts, self.losses):
+            if loss <= self.unlimited * (1 + WITHIN):
+                return k
+        return None
+
+    def to_dict(self) -> dict:
+        return {"contexts": self.contexts, "losses": self.losses, "unlimited": self.unlimited,
+                "effective_context": self.effective_context, "positions": self.positions}
+
+
+@torch.no_grad()
+def _carried_logprobs(model: CharRNN, ids: torch.Tensor, window: int = 2000) -> torch.Tensor:
+    """log P(ids[t] | ids[:t]) for t >= 1, one stream with the state carried throughout, (N - 1,)."""
+    device = next(model.parameters()).device
+    state, out = None, []
+    for start in range(0, len(ids) - 1, window):
+        chunk = ids[start:start + window + 1].to(device)
+        logits, state = model(chunk[:-1].view(1, -1), state)
+        state = detach_state(state)
+        out.append(F.log_softmax(logits[0].float(), -1).gather(1, chunk[1:, None]).squeeze(1).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _windowed_logprobs(model: CharRNN, ids: torch.Tensor, positions: torch.Tensor, k: int) -> torch.Tensor:
+    """log P(ids[p] | ids[p-k:p]) from a zero state, for each position p, (P,)."""
+    device = next(model.parameters()).device
+    offsets = torch.arange(-k, 0)
+    rows_per_chunk = max(1, _CHUNK_CHARS // k)
+    out = []
+    for start in range(0, len(positions), rows_per_chunk):
+        chosen = positions[start:start + rows_per_chunk]
+        windows = ids[chosen[:, None] + offsets[None, :]].to(device)   # (P, k)
+        logits, _ = model(windows)
+        targets = ids[chosen].to(device)
+        out.append(F.log_softmax(logits[:, -1].float(), -1).gather(1, targets[:, None]).squeeze(1).cpu())
+    return torch.cat(out)
+
+
+def run_context_usage(model: CharRNN, ids: torch.Tensor, contexts: tuple[int, ...] = DEFAULT_CONTEXTS,
+                      positions: int = 2000, seed: int = 0) -> ContextUsageReport:
+    """Context-usage curve on held-out ids (already in the model's vocabulary)."""
+    model.eval()
+    ids = ids.long()
+    largest = max(contexts)
+    if len(ids) < largest + 2:
+        raise CorpusError(f"need more than {largest + 1} characters of held-out text, got {len(ids)}")
+    candidates = list(range(largest, len(ids)))
+    chosen = torch.tensor(sorted(random.Random(seed).sample(candidates, min(positions, len(candidates)))))
+    carried = _carried_logprobs(model, ids)               # index t-1 scores ids[t]
+    unlimited = float(-carried[chosen - 1].mean())
+    losses = [float(-_windowed_logprobs(model, ids, chosen, k).mean()) for k in contexts]
+    return ContextUsageReport(contexts=list(contexts), losses=losses, unlimited=unlimited, positions=len(chosen))
+
+
+def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = "utf-8") -> tuple[torch.Tensor, int]:
+    """Held-out ids in the model's vocabulary: from a text file, or the run's own validation split.
+
+    Returns (ids, skipped) where skipped counts characters outside the vocabulary (dropped)."""
+    from charlstm.corpus import prepare_corpus, read_text
+    from charlstm.vocab import code_points
+
+    if text_path is not None:
+        ids, known = vocab.encode_points(code_points(read_text(text_path, encoding)))
+        return ids[known], int((~known).sum())
+    recipe = payload.get("corpus") or {}
+    if not recipe.get("inputs"):
+        raise CorpusError("this checkpoint does not record its corpus; pass --text FILE with held-out text")
+    corpus = prepare_corpus(recipe["inputs"], val_fraction=recipe.get("val_fraction", 0.05),
+                            encoding=recipe.get("encoding", "utf-8"))
+    return corpus.vocab.ids_in(vocab)[corpus.val.long()], 0

@@ -1,0 +1,130 @@
+"""The cue-swap (counterfactual) probe: does the prediction follow a cue given d characters earlier?
+
+For every cue and every distance d, the context is
+
+    cue sentence + whole sentences of fresh filler (about d characters) + query
+
+and every candidate answer is scored by its total log-probability. All cues share the same filler draw,
+so the contexts differ *only* in the cue: if the answer changes with the cue, the model remembered it.
+Accuracy is the share of contexts whose best candidate is the cue's own answer; the memory span is the
+largest distance up to which accuracy stays at or above 90%.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from charlstm.corpora import memory
+from charlstm.model import CharRNN
+from charlstm.probes.scoring import score_continuations
+from charlstm.vocab import Vocab
+
+DEFAULT_DISTANCES = (0, 25, 50, 100, 200, 400, 800)
+SPAN_ACCURACY = 0.9
+
+# A filler source: (random generator, characters wanted) -> whole sentences of about that many characters.
+Filler = Callable[[random.Random, int], str]
+
+
+@dataclass(frozen=True)
+class Cue:
+    label: str    # what the cue is about, e.g. "France"
+    text: str     # the cue sentence, e.g. "I grew up in France."
+    answer: str   # the candidate that belongs to it, e.g. "French."
+
+
+@dataclass(frozen=True)
+class CueSwapProbe:
+    name: str
+    cues: tuple[Cue, ...]
+    query: str
+    filler: Filler
+    candidates: tuple[str, ...] = ()   # all cue answers, plus these distractors
+    distances: tuple[int, ...] = DEFAULT_DISTANCES
+    samples: int = 4                   # filler draws per distance (each shared by all cues)
+    seed: int = memory.PROBE_SEED
+    separator: str = " "
+
+    @property
+    def all_candidates(self) -> tuple[str, ...]:
+        answers = tuple(dict.fromkeys(c.answer for c in self.cues))
+        return answers + tuple(c for c in self.candidates if c not in answers)
+
+
+@dataclass(frozen=True)
+class DistanceRow:
+    distance: int             # filler characters asked for
+    filler_chars: float       # filler characters actually used (whole sentences), mean
+    cue_to_answer: float      # characters from the end of the cue to the answer, mean
+    accuracy: float
+    p_correct: float          # mean probability of the right answer, normalised over the candidates
+    contexts: int
+
+
+@dataclass
+class CueSwapReport:
+    name: str
+    chance: float
+    rows: list[DistanceRow]
+    per_cue: dict[str, list[float]] = field(default_factory=dict)   # cue label -> accuracy per distance
+
+    @property
+    def memory_span(self) -> int | None:
+        """Largest distance up to which accuracy stays >= 90% (None if it fails even with no filler)."""
+        span = None
+        for row in self.rows:
+            if row.accuracy < SPAN_ACCURACY:
+                break
+            span = row.distance
+        return span
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "chance": self.chance, "memory_span": self.memory_span,
+                "rows": [row.__dict__ for row in self.rows], "per_cue": self.per_cue}
+
+
+def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapReport:
+    rng = random.Random(probe.seed)
+    candidates = probe.all_candidates
+    index = {c: i for i, c in enumerate(candidates)}
+    rows, per_cue = [], {cue.label: [] for cue in probe.cues}
+    for distance in probe.distances:
+        prompts, truths, labels, fillers, gaps = [], [], [], [], []
+        for _ in range(probe.samples):
+            filler = probe.filler(rng, distance) if distance > 0 else ""
+            for cue in probe.cues:
+                prompts.append(_join(probe.separator, cue.text, filler, probe.query))
+                truths.append(index[cue.answer])
+                labels.append(cue.label)
+                fillers.append(filler)
+                gaps.append(len(prompts[-1]) - len(cue.text))
+        scores = score_continuations(model, vocab, prompts, candidates)
+        probs = scores.double().softmax(dim=1)
+        hits = [int(scores[i].argmax()) == t for i, t in enumerate(truths)]
+        p_right = [float(probs[i, t]) for i, t in enumerate(truths)]
+        rows.append(DistanceRow(distance=distance, filler_chars=sum(map(len, fillers)) / len(fillers),
+                                cue_to_answer=sum(gaps) / len(gaps), accuracy=sum(hits) / len(hits),
+                                p_correct=sum(p_right) / len(p_right), contexts=len(prompts)))
+        for label in per_cue:
+            mine = [h for h, lab in zip(hits, labels) if lab == label]
+            per_cue[label].append(sum(mine) / len(mine))
+    return CueSwapReport(name=probe.name, chance=1 / len(candidates), rows=rows, per_cue=per_cue)
+
+
+def _join(separator: str, *parts: str) -> str:
+    """Parts joined by the separator, skipping empty ones; the query keeps its own trailing space."""
+    return separator.join(p for p in parts if p)
+
+
+def memory_filler(rng: random.Random, chars: int) -> str:
+    return memory.filler_of_length(rng, chars)
+
+
+def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4) -> CueSwapProbe:
+    """Olah's example on the built-in memory corpus: "I grew up in France. ... I speak fluent French."."""
+    cues = tuple(Cue(label=country, text=memory.CUE_TEMPLATE.format(country=country), answer=f"{language}.")
+                 for country, language in memory.COUNTRIES)
+    return CueSwapProbe(name="cue-swap", cues=cues, query=memory.LANGUAGE_QUERY, filler=memory_filler,
+                        distances=distances, samples=samples)

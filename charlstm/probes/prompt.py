@@ -1,0 +1,69 @@
+"""The everyday probe: score candidate continuations of your own prompt, and of counterfactual versions.
+
+``--swap France=Germany,Spain`` repeats the probe with "France" replaced by each alternative, side by side,
+so a glance shows whether the prediction follows the cue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from charlstm.errors import ProbeError
+from charlstm.model import CharRNN
+from charlstm.probes.scoring import next_char_distribution, normalise, score_continuations
+from charlstm.sample import SamplingOptions, sample_text
+from charlstm.vocab import Vocab
+
+
+@dataclass
+class PromptReport:
+    label: str                          # "original", or the swapped-in word
+    prompt: str
+    candidates: list[str]
+    logprobs: list[float]               # total log-probability of each candidate (nats)
+    probabilities: list[float]          # normalised over the candidates
+    top_next: list[tuple[str, float]]   # the model's own five likeliest next characters
+    greedy: str                         # its greedy continuation
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def parse_swaps(specs: list[str]) -> list[tuple[str, str]]:
+    """["France=Germany,Spain"] -> [("France", "Germany"), ("France", "Spain")]."""
+    swaps = []
+    for spec in specs:
+        original, eq, alternatives = spec.partition("=")
+        replacements = [a for a in alternatives.split(",") if a]
+        if not eq or not original or not replacements:
+            raise ProbeError(f"--swap takes WORD=ALT1,ALT2,... (e.g. France=Germany,Spain), not {spec!r}")
+        swaps += [(original, r) for r in replacements]
+    return swaps
+
+
+def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str], swaps: list[str] = (),
+                 continuation: int = 40) -> list[PromptReport]:
+    """The prompt and each counterfactual (one report each), scored on the same candidates."""
+    if not prompt:
+        raise ProbeError("--prompt must not be empty")
+    if not candidates:
+        raise ProbeError("give at least one candidate (--candidates French,German,...)")
+    variants = [("original", prompt)]
+    for original, replacement in parse_swaps(list(swaps)):
+        if original not in prompt:
+            raise ProbeError(f"--swap: {original!r} does not occur in the prompt")
+        variants.append((replacement, prompt.replace(original, replacement)))
+    for _, text in variants:
+        unknown = vocab.unknown(text + "".join(candidates))
+        if unknown:
+            raise ProbeError(f"characters not in the model's vocabulary: {', '.join(map(repr, sorted(unknown)))}")
+    scores = score_continuations(model, vocab, [text for _, text in variants], candidates)
+    reports = []
+    for (label, text), row in zip(variants, scores):
+        probs = next_char_distribution(model, vocab, text)
+        top = probs.topk(min(5, len(vocab)))
+        reports.append(PromptReport(
+            label=label, prompt=text, candidates=list(candidates), logprobs=row.tolist(),
+            probabilities=normalise(row), top_next=[(vocab.chars[i], float(p)) for p, i in zip(top.values, top.indices)],
+            greedy=sample_text(model, vocab, continuation, prime=text, options=SamplingOptions(greedy=True))))
+    return reports

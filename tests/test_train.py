@@ -1,0 +1,186 @@
+import io
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from charlstm import checkpoint as ck
+from charlstm.corpus import corpus_from_text
+from charlstm.errors import CheckpointError, ConfigError, CorpusError
+from charlstm.model import CharRNN
+from charlstm.train import Evaluated, Finished, Started, Stepped, Trainer, learning_rate, train
+from charlstm.config import TrainConfig
+from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN
+
+
+def losses_of(events):
+    return [e.loss for e in events if isinstance(e, Stepped)]
+
+
+def test_loss_goes_down_on_a_tiny_text(tmp_path, corpus):
+    events = []
+    result = train(corpus, tmp_path, model={**TINY_MODEL, "hidden_size": 64},
+                   config={**TINY_TRAIN, "max_steps": 150, "lr": 1e-2, "eval_every": 50}, on_event=events.append)
+    losses = losses_of(events)
+    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
+    evals = [e for e in events if isinstance(e, Evaluated)]
+    assert evals[-1].val_loss < evals[0].val_loss
+    assert result.reason == "max_steps" and result.step == 150
+
+
+def test_run_directory_contents(tmp_path, corpus):
+    events = []
+    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 25}, on_event=events.append)
+    assert {p.name for p in tmp_path.iterdir()} >= {"last.pt", "best.pt", "metrics.jsonl", "config.json"}
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 25]
+    assert all(math.isclose(r["val_bpc"], r["val_loss"] / math.log(2)) for r in records)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 32 and config["train"]["max_steps"] == 25
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.parameters == sum(p.numel() for p in CharRNN(started.model_config).parameters())
+    assert isinstance(events[-1], Finished)
+
+
+def test_resume_continues_exactly(tmp_path, corpus):
+    config = {**TINY_TRAIN, "max_steps": 30, "eval_every": 7, "seq_len": 8}
+    model = {**TINY_MODEL, "dropout": 0.3, "num_layers": 2}  # dropout: the RNG state must be restored too
+    straight = []
+    train(corpus, tmp_path / "a", model=model, config=config, on_event=straight.append)
+
+    stop, resumed = threading.Event(), []
+
+    def stop_at_13(event):
+        resumed.append(event)
+        if isinstance(event, Stepped) and event.step == 13:
+            stop.set()
+
+    first = train(corpus, tmp_path / "b", model=model, config=config, on_event=stop_at_13, stop_event=stop)
+    assert first.reason == "interrupted" and first.step == 13
+    train(corpus, tmp_path / "b", resume=True, on_event=resumed.append)
+    assert losses_of(resumed) == losses_of(straight)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    def logged(run):
+        return [json.loads(line)["step"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    assert logged("b") == logged("a") == [7, 14, 21, 28, 30]
+
+
+def test_state_is_carried_across_windows_and_detached(corpus):
+    trainer = Trainer(corpus, Path("/nonexistent"), TINY_MODEL, dict(TINY_TRAIN), False, None, lambda e: None)
+    model = trainer.model
+    first, second = trainer.batcher.window(0), trainer.batcher.window(1)
+    trainer._step(first, lr=0.0)  # lr 0: weights unchanged, so the expected state is easy to recompute
+    carried = trainer.state
+    assert not carried[0].requires_grad  # detached at the border
+    with torch.no_grad():
+        model.eval()
+        _, expected = model(first.inputs)
+        _, expected_two = model(second.inputs, expected)
+    assert torch.allclose(carried[0], expected[0], atol=1e-6) and torch.allclose(carried[1], expected[1], atol=1e-6)
+    trainer._step(second, lr=0.0)
+    assert torch.allclose(trainer.state[0], expected_two[0], atol=1e-6)  # window 2 started from window 1's state
+
+
+def test_state_resets_at_each_epoch(corpus):
+    trainer = Trainer(corpus, Path("/nonexistent"), TINY_MODEL, dict(TINY_TRAIN), False, None, lambda e: None)
+    for index in range(trainer.batcher.windows_per_epoch):
+        trainer._step(trainer.batcher.window(index), lr=1e-3)
+    assert trainer.progress.epoch == 1 and trainer.progress.window == 0
+    assert all(float(s.abs().sum()) == 0 for s in trainer.state)
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    rates = [learning_rate(config, step, step / 100, 100) for step in range(100)]
+    assert rates[0] < rates[5] < rates[9]
+    assert rates[9] > rates[50] > rates[99] >= 0.1
+    assert math.isclose(learning_rate(config, 100, 1.0, 100), 0.1)
+
+
+def test_a_new_run_never_replaces_an_old_one(tmp_path, corpus):
+    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
+    with pytest.raises(CheckpointError, match="already holds a run.*--resume"):
+        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 4}, overwrite=True)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["progress"]["step"] == 4
+
+
+def test_resume_needs_a_checkpoint_and_a_compatible_vocabulary(tmp_path, corpus):
+    with pytest.raises(CheckpointError, match="no last.pt"):
+        train(corpus, tmp_path, resume=True)
+    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
+    other = corpus_from_text("completely different text with ZQX!" * 30)
+    with pytest.raises(CheckpointError, match="characters the checkpoint's vocabulary lacks"):
+        train(other, tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        train(corpus, tmp_path / "x", resume=True, init_from=tmp_path / "last.pt")
+
+
+def test_init_from_extends_the_vocabulary(tmp_path, corpus):
+    train(corpus, tmp_path / "base", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    base = torch.load(tmp_path / "base" / "last.pt", weights_only=True)
+    new_text = TEXT + "Ωμέγα 🙂 " * 20
+    events = []
+    train(corpus_from_text(new_text), tmp_path / "tuned", init_from=tmp_path / "base" / "last.pt",
+          config={**TINY_TRAIN, "max_steps": 1, "lr": 1e-12}, on_event=events.append)
+    started = next(e for e in events if isinstance(e, Started))
+    assert any("6 character(s) new" in note for note in started.notes)
+    tuned = torch.load(tmp_path / "tuned" / "last.pt", weights_only=True)
+    old_vocab, new_vocab = base["vocab"], tuned["vocab"]
+    for char in old_vocab:  # every old row moved, unchanged, to its new place
+        old_row = base["model"]["embedding.weight"][old_vocab.index(char)]
+        new_row = tuned["model"]["embedding.weight"][new_vocab.index(char)]
+        assert torch.allclose(old_row, new_row, atol=1e-6)
+    new_rows = [new_vocab.index(c) for c in new_vocab if c not in old_vocab]
+    assert len(new_rows) == 6 and tuned["model"]["embedding.weight"].shape[0] == len(old_vocab) + 6
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
+    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 10})
+    good = (tmp_path / "last.pt").read_bytes()
+    real_cross_entropy = torch.nn.functional.cross_entropy
+    monkeypatch.setattr("charlstm.train.F.cross_entropy",
+                        lambda *a, **k: real_cross_entropy(*a, **k) * float("nan"))
+    result = train(corpus, tmp_path, resume=True, config={"max_steps": 20})
+    assert result.reason == "diverged" and result.step == 10
+    assert (tmp_path / "last.pt").read_bytes() == good
+    events = []
+    skipped = train(corpus, tmp_path, resume=True, config={"max_steps": 20, "on_divergence": "skip"},
+                    on_event=events.append)
+    assert skipped.reason == "max_steps" and skipped.step == 20  # skipped steps still use up the budget
+    assert all(math.isnan(loss) for loss in losses_of(events))
+    weights = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    before = torch.load(io.BytesIO(good), weights_only=True)["model"]
+    assert all(torch.equal(weights[k], before[k]) for k in weights)  # no NaN step touched the weights
+    endless = train(corpus, tmp_path, resume=True, config={"max_steps": 200, "on_divergence": "skip"})
+    assert endless.reason == "diverged" and endless.step == 20 + 49  # the 50th skip in a row stops it
+
+
+def test_short_corpus_shrinks_the_batch(tmp_path):
+    events = []
+    tiny = corpus_from_text("abcdefghij" * 6, val_fraction=0.0)
+    train(tiny, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "batch_size": 32, "seq_len": 10, "max_steps": 2},
+          on_event=events.append)
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.train_config.batch_size == 5
+    assert any("lowered" in n for n in started.notes) and any("no validation" in n for n in started.notes)
+    with pytest.raises(CorpusError, match="too little"):
+        train(corpus_from_text("ab", val_fraction=0.5), tmp_path / "x", model=TINY_MODEL)
+
+
+def test_max_time_stops_the_run(tmp_path, corpus):
+    result = train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_time": 1.0})
+    assert result.reason == "max_time" and 1.0 <= result.elapsed < 5.0
+    assert (tmp_path / "last.pt").exists()
+
+
+def test_bad_training_options(tmp_path, corpus):
+    for bad in ({"lr": -1}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
+        with pytest.raises(ConfigError):
+            train(corpus, tmp_path, model=TINY_MODEL, config=bad)
