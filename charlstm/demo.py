@@ -16,7 +16,8 @@ from charlstm.checkpoint import load_model
 from charlstm.corpora import memory
 from charlstm.corpus import prepare_corpus
 from charlstm.model import CharRNN
-from charlstm.probes.scoring import continuation_logprobs, normalise
+from charlstm.probes import cue_swap
+from charlstm.probes.scoring import normalise, score_continuations
 from charlstm.sample import SamplingOptions, sample_text
 from charlstm.train import TrainResult, train
 from charlstm.vocab import Vocab
@@ -31,6 +32,7 @@ class Completion:
     country: str
     expected: str
     prompt: str
+    filler: str
     probabilities: dict[str, float]   # normalised over the candidate languages
 
     @property
@@ -48,18 +50,16 @@ class DemoResult:
 
 def language_completions(model: CharRNN, vocab: Vocab, countries=DEMO_COUNTRIES, filler_chars: int = 60,
                          seed: int = memory.PROBE_SEED) -> list[Completion]:
-    """Cue, fresh filler (never seen in training), query; score every language as the continuation."""
-    languages = dict(memory.COUNTRIES)
-    rng = random.Random(seed)
-    filler = memory.filler_of_length(rng, filler_chars) if filler_chars else ""
-    candidates = [f"{language}." for language in languages.values()]
-    results = []
-    for country in countries:
-        prompt = memory.join(memory.CUE_TEMPLATE.format(country=country), filler, memory.LANGUAGE_QUERY)
-        probs = normalise(continuation_logprobs(model, vocab, prompt, candidates))
-        results.append(Completion(country=country, expected=languages[country], prompt=prompt,
-                                  probabilities={c[:-1]: p for c, p in zip(candidates, probs)}))
-    return results
+    """Cue, fresh filler (never seen in training), query; every language scored as the continuation."""
+    probe = cue_swap.language_probe()
+    filler = probe.filler(random.Random(seed), filler_chars) if filler_chars else ""
+    cues = [cue for cue in probe.cues if cue.label in countries]
+    prompts = [cue_swap.context(probe, cue, filler) for cue in cues]
+    candidates = probe.all_candidates
+    scores = score_continuations(model, vocab, prompts, candidates)
+    return [Completion(country=cue.label, expected=cue.answer.rstrip("."), prompt=prompt, filler=filler,
+                       probabilities={c.rstrip("."): p for c, p in zip(candidates, normalise(row))})
+            for cue, prompt, row in zip(cues, prompts, scores)]
 
 
 def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | str = Path("data"),

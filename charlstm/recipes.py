@@ -7,6 +7,7 @@ it was measured). ``DEMO`` is the same recipe, shortened to the two minutes of `
 
 from __future__ import annotations
 
+MEMORY_CORPUS = "builtin:memory"
 MEMORY_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_dim": 32, "dropout": 0.0,
                 "forget_bias": 1.0}
 MEMORY_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 3e-3, "max_time": 600, "eval_every": 200}

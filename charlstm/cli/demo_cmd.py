@@ -25,7 +25,7 @@ def demo(
 ) -> None:
     """Train a small LSTM on the built-in memory corpus (about 2 minutes), then show what it learned.
 
-    The corpus is made of stories like "I grew up in France. <filler> I speak fluent French.": the demo
+    The corpus is made of stories like "I grew up in France. *filler* I speak fluent French.": the demo
     ends with the model's probability for each language after a country it was told earlier.
 
     **Examples**
@@ -61,7 +61,7 @@ def demo(
     console.print(table)
     console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
                   f"(chance: 1 in {len(languages)}). Filler between cue and question: "
-                  f"{len(result.completions[0].prompt) - len('I grew up in France. I speak fluent ')} characters.")
+                  f"{len(result.completions[0].filler)} characters of sentences it never saw in training.")
     console.print("Next: charlstm sample checkpoints/demo --prime \"I grew up in Spain. \"   |   charlstm train corpus.txt")
     if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)

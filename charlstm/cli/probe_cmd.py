@@ -13,7 +13,7 @@ from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
 from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli, unescape
 
-SUITES = ("cue-swap", "forgetting", "context")
+SUITES = ("cue-swap", "forgetting", "cells", "context")
 
 
 def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
@@ -37,7 +37,7 @@ def probe(
     candidates: Annotated[Optional[str], typer.Option(help="Comma-separated continuations to score.")] = None,
     swap: Annotated[Optional[list[str]], typer.Option(help="WORD=ALT1,ALT2: also score the prompt with WORD "
                                                             "replaced (repeatable).")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting or context (repeatable; "
+    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting, cells or context (repeatable; "
                                                              "default: all that apply)")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Custom cue-swap probes (TOML).")] = None,
     text: Annotated[Optional[Path], typer.Option(help="Held-out text for the context suite "
@@ -53,8 +53,9 @@ def probe(
 
     With --prompt, scores your candidates as continuations (and counterfactual prompts with --swap).
     Otherwise runs probe suites: cue-swap ("I grew up in France ... I speak fluent ___" at growing
-    distances), forgetting (a change of subject must overwrite the pronoun), context (loss when the model
-    sees only the last k characters, on any text), or your own cue-swap probes from a TOML file.
+    distances), forgetting (a change of subject must overwrite the pronoun), cells (which LSTM cells carry
+    the cue, and their forget gates), context (loss when the model sees only the last k characters, on
+    any text), or your own cue-swap probes from a TOML file.
 
     **Examples**
 
@@ -85,6 +86,8 @@ def probe(
         if not chosen and file is None:
             trained_on_memory = (payload.get("corpus") or {}).get("name") == "memory"
             chosen = ["cue-swap", "forgetting"] if trained_on_memory else ["context"]
+            if trained_on_memory and model.config.cell == "lstm":
+                chosen.append("cells")
         results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
                                   _ints(contexts, "--contexts"), samples, positions, as_json))
     if as_json:
@@ -107,6 +110,13 @@ def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, s
             out["forgetting"] = report.to_dict()
             if not quiet:
                 render_forgetting(report)
+        if "cells" in chosen:
+            from charlstm.probes import cells
+
+            report = cells.memory_cells(model, vocab, cue_swap.language_probe(), distance=(distances or (100,))[-1])
+            out["cells"] = report.to_dict()
+            if not quiet:
+                render_cells(report)
         if "context" in chosen:
             ids, skipped = context_usage.held_out_ids(payload, vocab, text)
             if skipped:
@@ -189,3 +199,35 @@ def render_context(report) -> None:
     console.print(f"loss by context {sparkline(report.losses)}   effective context: [bold]"
                   f"{effective if effective is not None else f'> {report.contexts[-1]}'}[/] characters "
                   f"(within 1% of unlimited)")
+
+
+def _squeeze(values: list[float], width: int = 72) -> list[float]:
+    """Mean of equal bins, so a long trace fits one terminal line."""
+    if len(values) <= width:
+        return values
+    step = len(values) / width
+    return [sum(values[int(i * step):int((i + 1) * step)]) / max(1, int((i + 1) * step) - int(i * step))
+            for i in range(width)]
+
+
+def render_cells(report) -> None:
+    table = Table(title=f"cells carrying the cue {report.distance} characters later "
+                        f"(selectivity: share of variance at the question explained by the cue)",
+                  title_justify="left")
+    labels = list(report.cells[0].value_by_cue)[:5]
+    for column in ("layer", "unit", "selectivity", "forget gate in filler", *labels):
+        table.add_column(column, justify="right")
+    for cell in report.cells:
+        table.add_row(str(cell.layer), str(cell.unit), f"{cell.selectivity:.2f}", f"{cell.forget_in_filler:.3f}",
+                      *(f"{cell.value_by_cue[label]:+.2f}" for label in labels))
+    console.print(table)
+    best = report.cells[0]
+    traces = {label: _squeeze(values) for label, values in list(report.best_traces.items())[:6]}
+    low = min(min(v) for v in traces.values())
+    high = max(max(v) for v in traces.values())
+    console.print(f"cell state of layer {best.layer} unit {best.unit} along each context "
+                  f"(cue | filler | question; scale {low:+.2f} .. {high:+.2f}):")
+    for label, values in traces.items():
+        console.print(f"  {label:>10} {sparkline(values, low, high)}")
+    label = next(iter(report.best_forget))
+    console.print(f"  {'forget gate':>10} {sparkline(_squeeze(report.best_forget[label]), 0.0, 1.0)}  (0 erases .. 1 keeps)")

@@ -1,7 +1,7 @@
 """Built-in corpora, selectable wherever a corpus path is accepted: ``builtin:NAME[:key=value,...]``.
 
 ``builtin:memory`` is the default corpus of the first run; ``builtin:memory:size=2M,seed=7`` sets its
-options. A built-in corpus is generated deterministically from its options, so it needs no file on disk.
+options (see ``charlstm.corpora.memory.OPTIONS``). A built-in corpus is generated deterministically from its options, so it needs no file on disk.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ PREFIX = "builtin:"
 @dataclass(frozen=True)
 class BuiltinSpec:
     name: str
-    size: int
-    seed: int
+    options: tuple[tuple[str, int | float], ...]   # every option, defaults included, in a fixed order
 
     @property
     def label(self) -> str:
-        return f"{PREFIX}{self.name}:size={self.size},seed={self.seed}"
+        return f"{PREFIX}{self.name}:" + ",".join(f"{k}={v}" for k, v in self.options)
 
     def generate(self) -> str:
-        return GENERATORS[self.name](size=self.size, seed=self.seed)
+        return GENERATORS[self.name](**dict(self.options))
 
     @property
     def version(self) -> str:
@@ -35,7 +34,8 @@ class BuiltinSpec:
 
 GENERATORS = {"memory": memory.generate_corpus}
 VERSIONS = {"memory": memory.GENERATOR_VERSION}
-DEFAULTS = {"memory": {"size": memory.DEFAULT_SIZE, "seed": memory.TRAINING_SEED}}
+# Options and their defaults; the type of each default is the type of the option.
+DEFAULTS = {"memory": memory.OPTIONS}
 
 
 def is_builtin(spec: str) -> bool:
@@ -52,11 +52,20 @@ def parse_builtin(spec: str) -> BuiltinSpec:
     for item in filter(None, options.split(",")):
         key, eq, raw = item.partition("=")
         if not eq or key not in values:
-            raise CorpusError(f"bad option {item!r} in {spec!r} (expected size=N or seed=N)")
-        values[key] = _parse_count(raw, spec)
-    if values["size"] < 1000:
+            raise CorpusError(f"bad option {item!r} in {spec!r} (options: {', '.join(values)})")
+        values[key] = _parse_count(raw, spec) if isinstance(values[key], int) else _parse_float(raw, spec)
+    if values.get("size", 1000) < 1000:
         raise CorpusError(f"built-in corpus size must be at least 1000 characters, not {values['size']}")
-    return BuiltinSpec(name=name, size=values["size"], seed=values["seed"])
+    if name == "memory":
+        memory.check_options(values)
+    return BuiltinSpec(name=name, options=tuple(values.items()))
+
+
+def _parse_float(raw: str, spec: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise CorpusError(f"bad number {raw!r} in {spec!r}") from None
 
 
 def _parse_count(raw: str, spec: str) -> int:

@@ -36,6 +36,8 @@ MALE_NAMES = ("Paul", "David", "Peter", "Lucas", "Tom", "Victor", "Oscar", "Dani
 JOBS = ("doctor", "teacher", "pilot", "baker", "painter", "lawyer", "farmer", "nurse", "writer",
         "chemist", "gardener", "tailor", "carpenter", "journalist", "dentist", "librarian")
 
+# Stories are lines: a probe context starts with this so its cue begins a line, as in training.
+STORY_START = "\n"
 CUE_TEMPLATE = "I grew up in {country}."
 LANGUAGE_QUERY = "I speak fluent "
 SUBJECT_TEMPLATE = "{name} is a {job}."
@@ -79,18 +81,32 @@ _SHORT_SENTENCES = (
 class GapDistribution:
     """How much filler separates a cue from its target, as a mixture chosen for learnability."""
 
-    p_adjacent: float = 0.5       # no filler at all: teaches the association itself
-    p_one_sentence: float = 0.3   # one short sentence: teaches carrying it a little way
-    max_sentences: int = 8        # the rest: 2..max_sentences sentences (beyond 300 characters)
+    adjacent: float = 0.5    # no filler at all: teaches the association itself
+    one: float = 0.3         # one sentence: teaches carrying it a little way
+    max: int = 8             # the rest: 2..max sentences, uniformly (beyond 300 characters)
 
     def sample(self, rng: random.Random) -> int:
         """Number of filler sentences."""
         u = rng.random()
-        if u < self.p_adjacent:
+        if u < self.adjacent:
             return 0
-        if u < self.p_adjacent + self.p_one_sentence:
+        if u < self.adjacent + self.one or self.max < 2:
             return 1
-        return rng.randint(2, self.max_sentences)
+        return rng.randint(2, self.max)
+
+
+# Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
+OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
+           "one": GapDistribution.one, "max": GapDistribution.max}
+
+
+def check_options(values: dict) -> None:
+    from charlstm.errors import CorpusError
+
+    if not (0 <= values["adjacent"] <= 1 and 0 <= values["one"] <= 1 and values["adjacent"] + values["one"] <= 1):
+        raise CorpusError("builtin:memory: adjacent and one are shares in [0, 1] summing to at most 1")
+    if values["max"] < 1:
+        raise CorpusError("builtin:memory: max must be at least 1 sentence")
 
 
 def filler_sentence(rng: random.Random) -> str:
@@ -141,9 +157,10 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
     )
 
 
-def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED,
-                    gaps: GapDistribution = GapDistribution()) -> str:
+def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
+                    one: float = GapDistribution.one, max: int = GapDistribution.max) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
+    gaps = GapDistribution(adjacent=adjacent, one=one, max=max)
     rng = random.Random(seed)
     lines: list[str] = []
     total = 0

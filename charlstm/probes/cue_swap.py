@@ -46,6 +46,8 @@ class CueSwapProbe:
     samples: int = 4                   # filler draws per distance (each shared by all cues)
     seed: int = memory.PROBE_SEED
     separator: str = " "
+    # Put before every context: "\n" makes the cue start a line, as stories do in the memory corpus.
+    prefix: str = ""
 
     @property
     def all_candidates(self) -> tuple[str, ...]:
@@ -95,11 +97,11 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapRe
         for _ in range(probe.samples):
             filler = probe.filler(rng, distance) if distance > 0 else ""
             for cue in probe.cues:
-                prompts.append(_join(probe.separator, cue.text, filler, probe.query))
+                prompts.append(context(probe, cue, filler))
                 truths.append(index[cue.answer])
                 labels.append(cue.label)
                 fillers.append(filler)
-                gaps.append(len(prompts[-1]) - len(cue.text))
+                gaps.append(len(prompts[-1]) - len(probe.prefix) - len(cue.text))
         scores = score_continuations(model, vocab, prompts, candidates)
         probs = scores.double().softmax(dim=1)
         hits = [int(scores[i].argmax()) == t for i, t in enumerate(truths)]
@@ -113,9 +115,9 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapRe
     return CueSwapReport(name=probe.name, chance=1 / len(candidates), rows=rows, per_cue=per_cue)
 
 
-def _join(separator: str, *parts: str) -> str:
-    """Parts joined by the separator, skipping empty ones; the query keeps its own trailing space."""
-    return separator.join(p for p in parts if p)
+def context(probe: CueSwapProbe, cue: Cue, filler: str) -> str:
+    """prefix + cue + filler + query, joined by the probe's separator (empty filler leaves no gap)."""
+    return probe.prefix + probe.separator.join(part for part in (cue.text, filler, probe.query) if part)
 
 
 def memory_filler(rng: random.Random, chars: int) -> str:
@@ -127,4 +129,4 @@ def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int 
     cues = tuple(Cue(label=country, text=memory.CUE_TEMPLATE.format(country=country), answer=f"{language}.")
                  for country, language in memory.COUNTRIES)
     return CueSwapProbe(name="cue-swap", cues=cues, query=memory.LANGUAGE_QUERY, filler=memory_filler,
-                        distances=distances, samples=samples)
+                        distances=distances, samples=samples, prefix=memory.STORY_START)

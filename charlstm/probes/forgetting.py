@@ -49,12 +49,12 @@ def forgetting_contexts(rng: random.Random, distance: int) -> tuple[list[str], l
         second = 1 - first
         subject = memory.SUBJECT_TEMPLATE.format(name=rng.choice(names[first]), job=rng.choice(memory.JOBS))
         filler = memory.filler_of_length(rng, distance) if distance else ""
-        prompts.append(memory.join(subject, filler) + " ")
+        prompts.append(memory.STORY_START + memory.join(subject, filler) + " ")
         truths.append(first)
         action = f"{memory.PRONOUNS[first]} {rng.choice(memory.PRONOUN_ACTIONS)}."
         switch = memory.SWITCH_TEMPLATE.format(name=rng.choice(names[second]))
         lead = memory.filler_of_length(rng, FIRST_GAP)
-        prompts.append(memory.join(subject, lead, action, switch, filler) + " ")
+        prompts.append(memory.STORY_START + memory.join(subject, lead, action, switch, filler) + " ")
         truths.append(second)
     return prompts, truths
 

@@ -1,0 +1,127 @@
+"""Which cells carry the memory, and where the gates open and close.
+
+``trace`` re-runs an LSTM one step at a time from its own weights (exactly what the fused ``nn.LSTM``
+computes, gate by gate) and keeps every cell state c_t, output h_t and gate activation i, f, g, o.
+
+``memory_cells`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
+state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
+score is the share of that unit's variance explained by the cue (eta squared, 0..1). For the best unit
+it returns the whole trace of c_t for each cue and the forget gate along the way: Olah's conveyor belt,
+measured.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from charlstm.errors import ProbeError
+from charlstm.model import CharRNN
+from charlstm.probes.cue_swap import CueSwapProbe, context
+from charlstm.vocab import Vocab
+
+GATES = ("input", "forget", "cell", "output")   # nn.LSTM's packing order: i, f, g, o
+
+
+@dataclass
+class Trace:
+    text: str
+    cell: torch.Tensor                            # (T, L, H) cell state after each character
+    hidden: torch.Tensor                          # (T, L, H) output after each character
+    gates: dict[str, torch.Tensor] = field(default_factory=dict)   # name -> (T, L, H)
+
+
+@torch.no_grad()
+def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
+    """Step an LSTM through ``text`` from a zero state, keeping every gate (eval mode: no dropout)."""
+    if model.config.cell != "lstm":
+        raise ProbeError(f"the cells probe reads LSTM gates; this model is a {model.config.cell.upper()}")
+    model.eval()
+    core, hidden_size, layers = model.core, model.config.hidden_size, model.config.num_layers
+    inputs = model.embedding(vocab.encode(text).to(model.embedding.weight.device))   # (T, E)
+    h = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
+    c = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
+    cells, hiddens, gates = [], [], {name: [] for name in GATES}
+    for x in inputs:
+        step_gates = {name: [] for name in GATES}
+        for layer in range(layers):
+            w_ih, w_hh = getattr(core, f"weight_ih_l{layer}"), getattr(core, f"weight_hh_l{layer}")
+            pre = w_ih @ x + getattr(core, f"bias_ih_l{layer}") + w_hh @ h[layer] + getattr(core, f"bias_hh_l{layer}")
+            i, f, g, o = pre.chunk(4)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            c[layer] = f * c[layer] + i * g
+            h[layer] = o * torch.tanh(c[layer])
+            for name, value in zip(GATES, (i, f, g, o)):
+                step_gates[name].append(value)
+            x = h[layer]
+        cells.append(torch.stack(c))
+        hiddens.append(torch.stack(h))
+        for name in GATES:
+            gates[name].append(torch.stack(step_gates[name]))
+    return Trace(text=text, cell=torch.stack(cells).cpu(), hidden=torch.stack(hiddens).cpu(),
+                 gates={name: torch.stack(v).cpu() for name, v in gates.items()})
+
+
+@dataclass
+class MemoryCell:
+    layer: int
+    unit: int
+    selectivity: float            # share of variance at the question explained by the cue (0..1)
+    forget_in_filler: float       # mean forget gate over the filler (1 = keeps everything)
+    value_by_cue: dict[str, float]
+
+
+@dataclass
+class CellsReport:
+    distance: int
+    cells: list[MemoryCell]
+    # The best cell along one context per cue: c_t after each character, and its forget gate.
+    best_traces: dict[str, list[float]]
+    best_forget: dict[str, list[float]]
+    spans: dict[str, tuple[int, int]]   # per cue: (end of cue, start of query) character positions
+
+    def to_dict(self) -> dict:
+        return {"distance": self.distance, "cells": [cell.__dict__ for cell in self.cells],
+                "best_traces": self.best_traces, "best_forget": self.best_forget, "spans": self.spans}
+
+
+def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, samples: int = 3,
+                 top: int = 8) -> CellsReport:
+    """Rank units by how much the cue determines their cell state at the question, d characters later."""
+    rng = random.Random(probe.seed)
+    finals, labels, forget_means, first = [], [], [], {}
+    for sample in range(samples):
+        filler = probe.filler(rng, distance) if distance > 0 else ""
+        for cue in probe.cues:
+            text = context(probe, cue, filler)
+            result = trace(model, vocab, text)
+            cue_end = len(probe.prefix) + len(cue.text)
+            query_start = len(text) - len(probe.query)
+            finals.append(result.cell[-1].flatten())
+            labels.append(cue.label)
+            filler_f = result.gates["forget"][cue_end:query_start]
+            forget_means.append(filler_f.mean(dim=0).flatten() if len(filler_f) else torch.ones_like(finals[-1]))
+            if sample == 0:
+                first[cue.label] = (result, cue_end, query_start)
+    values = torch.stack(finals)                                  # (N, L*H)
+    total = values.var(dim=0, unbiased=False)
+    group_means = torch.stack([values[[i for i, lab in enumerate(labels) if lab == label]].mean(dim=0)
+                               for label in dict.fromkeys(labels)])
+    between = group_means.var(dim=0, unbiased=False)
+    selectivity = torch.where(total > 1e-6, between / total.clamp_min(1e-12), torch.zeros_like(total))
+    forget = torch.stack(forget_means).mean(dim=0)
+    hidden = model.config.hidden_size
+    ranked = selectivity.argsort(descending=True)[:top].tolist()
+    cells = [MemoryCell(layer=index // hidden, unit=index % hidden, selectivity=float(selectivity[index]),
+                        forget_in_filler=float(forget[index]),
+                        value_by_cue={label: float(group_means[k, index]) for k, label in
+                                      enumerate(dict.fromkeys(labels))})
+             for index in ranked]
+    best = cells[0]
+    return CellsReport(
+        distance=distance, cells=cells,
+        best_traces={label: r.cell[:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
+        best_forget={label: r.gates["forget"][:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
+        spans={label: (cue_end, query_start) for label, (_, cue_end, query_start) in first.items()})

@@ -1,0 +1,274 @@
+"""Probe scoring is exact; the suites and the prompt probe run end to end; bad probe files fail clearly."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from charlstm.cli import app
+from charlstm.corpora import memory
+from charlstm.errors import ProbeError
+from charlstm.probes import context_usage, cue_swap, custom, forgetting
+from charlstm.probes.prompt import parse_swaps, probe_prompt
+from charlstm.probes.scoring import continuation_logprobs, score_continuations
+from charlstm.train import train
+from charlstm.vocab import Vocab
+from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_model
+
+MEMORY_VOCAB = Vocab.from_text(memory.generate_corpus(size=200_000))
+
+
+def hand_logprob(model, vocab, prompt: str, candidate: str) -> float:
+    """log P(candidate | prompt) one character at a time, from the full text each time: the definition."""
+    total, text = 0.0, prompt
+    for char in candidate:
+        logits, _ = model(vocab.encode(text).view(1, -1))
+        total += math.log(torch.softmax(logits[0, -1].double(), -1)[vocab.index(char)].item())
+        text += char
+    return total
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_scoring_is_exact(cell):
+    vocab = Vocab.from_text("\n .Iabcdefghilnoprstuwy")
+    model = tiny_model(len(vocab), cell=cell, num_layers=2)
+    prompts = ["I grew up in a", "a", "bird in a tree. I spy ", ""]
+    candidates = ["cat.", "dog", "a"]
+    scores = score_continuations(model, vocab, prompts, candidates, batch_size=3)  # crosses a batch border
+    for p, prompt in enumerate(prompts):
+        for c, candidate in enumerate(candidates):
+            expected = hand_logprob(model, vocab, prompt or "\n", candidate)
+            assert scores[p, c].item() == pytest.approx(expected, abs=1e-4)
+    assert continuation_logprobs(model, vocab, "a", ["cat."])[0] == pytest.approx(scores[1, 0].item(), abs=1e-5)
+
+
+def test_cue_swap_on_a_perfect_and_a_blind_model():
+    """A probe on a model that cannot see the cue must sit at chance; the report's arithmetic must hold."""
+    model = tiny_model(len(MEMORY_VOCAB))
+    probe = cue_swap.language_probe(distances=(0, 30), samples=2)
+    report = cue_swap.run_cue_swap(model, MEMORY_VOCAB, probe)
+    assert report.chance == pytest.approx(1 / 14)
+    assert [row.contexts for row in report.rows] == [28, 28]
+    assert report.rows[0].filler_chars == 0 and report.rows[1].filler_chars >= 30
+    assert report.rows[0].cue_to_answer == len(" I speak fluent ")
+    for row in report.rows:  # each accuracy equals the share of cues whose answer wins
+        per_cue = [acc[report.rows.index(row)] for acc in report.per_cue.values()]
+        assert row.accuracy == pytest.approx(sum(per_cue) / len(per_cue))
+    json.dumps(report.to_dict())
+
+
+def test_memory_span_definition():
+    rows = [cue_swap.DistanceRow(d, d, d, acc, acc, 10) for d, acc in [(0, 1.0), (25, 0.95), (50, 0.8), (100, 0.95)]]
+    assert cue_swap.CueSwapReport("x", 0.1, rows).memory_span == 25  # stops at the first distance below 90%
+    rows[0] = cue_swap.DistanceRow(0, 0, 0, 0.5, 0.5, 10)
+    assert cue_swap.CueSwapReport("x", 0.1, rows).memory_span is None
+
+
+def test_forgetting_contexts_switch_the_subject():
+    prompts, truths = forgetting.forgetting_contexts(random.Random(0), 60)
+    assert len(prompts) == 4 and truths[0] != truths[1] and truths[2] != truths[3]
+    assert "Then" in prompts[1] and "arrived." in prompts[1] and "Then" not in prompts[0]
+    report = forgetting.run_forgetting(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, distances=(0, 50), samples=2)
+    assert [row.contexts for row in report.rows] == [8, 8]
+
+
+def test_context_usage_matches_direct_computation():
+    vocab = Vocab("abcd")
+    model = tiny_model(len(vocab))
+    ids = torch.randint(0, 4, (300,))
+    report = context_usage.run_context_usage(model, ids, contexts=(1, 3), positions=50, seed=1)
+    positions = sorted(random.Random(1).sample(range(3, 300), 50))
+    expected_k3 = []
+    for p in positions:
+        logits = model(ids[p - 3:p].view(1, -1))[0].detach()
+        expected_k3.append(-torch.log_softmax(logits[0, -1], -1)[ids[p]].item())
+    assert report.losses[1] == pytest.approx(sum(expected_k3) / 50, abs=1e-5)
+    full = model(ids[:-1].view(1, -1))[0].detach()
+    carried = -torch.log_softmax(full[0], -1).gather(1, ids[1:, None]).squeeze(1)
+    assert report.unlimited == pytest.approx(float(carried[torch.tensor(positions) - 1].mean()), abs=1e-5)
+
+
+def test_effective_context():
+    report = context_usage.ContextUsageReport([1, 10, 100], [3.0, 2.02, 2.0], 2.0, 10)
+    assert report.effective_context == 10
+    report.losses = [3.0, 2.5, 2.3]
+    assert report.effective_context is None
+
+
+def test_prompt_probe_with_swaps():
+    model = tiny_model(len(MEMORY_VOCAB))
+    reports = probe_prompt(model, MEMORY_VOCAB, "I grew up in France. I speak fluent ", ["French.", "German."],
+                           swaps=["France=Germany,Spain"])
+    assert [r.label for r in reports] == ["original", "Germany", "Spain"]
+    assert reports[1].prompt.startswith("I grew up in Germany.")
+    for report in reports:
+        assert sum(report.probabilities) == pytest.approx(1.0)
+        assert len(report.top_next) == 5 and len(report.greedy) == 40
+    assert parse_swaps(["a=b,c", "x=y"]) == [("a", "b"), ("a", "c"), ("x", "y")]
+    for bad in (["France"], ["=x"], ["a="]):
+        with pytest.raises(ProbeError):
+            parse_swaps(bad)
+    with pytest.raises(ProbeError, match="does not occur"):
+        probe_prompt(model, MEMORY_VOCAB, "I grew up here. ", ["a"], swaps=["Paris=Rome"])
+    with pytest.raises(ProbeError, match="vocabulary"):
+        probe_prompt(model, MEMORY_VOCAB, "Ωmega ", ["a"])
+
+
+GOOD_PROBE = """
+[[probe]]
+name = "colour"
+query = "My favourite colour is "
+filler = ["It was late.", "The bus came."]
+distances = [0, 20]
+samples = 2
+distractors = ["green."]
+
+[[probe.cue]]
+text = "I love tomatoes."
+answer = "red."
+
+[[probe.cue]]
+text = "I love the sky."
+answer = "blue."
+label = "sky"
+"""
+
+
+def test_custom_probe_file(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD_PROBE)
+    (probe,) = custom.load_probe_file(path)
+    assert probe.name == "colour" and probe.distances == (0, 20)
+    assert probe.all_candidates == ("red.", "blue.", "green.")
+    assert [c.label for c in probe.cues] == ["red.", "sky"]
+    filler = probe.filler(random.Random(0), 30)
+    assert set(filler.split(" ")) <= set("It was late. The bus came.".split(" "))
+    vocab = Vocab.from_text(GOOD_PROBE)
+    report = cue_swap.run_cue_swap(tiny_model(len(vocab)), vocab, probe)
+    assert report.chance == pytest.approx(1 / 3) and len(report.rows) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "no \\[\\[probe\\]\\] tables"),
+    ("[[probe]]\nquery = 'x'\ncolour = 'red'\n", "unknown key.*colour"),
+    ("name = 'x'\n", "unknown top-level"),
+    ("[[probe]\nquery=", "not valid TOML"),
+    ("[[probe]]\nname = 'x'\n", "missing required key 'query'"),
+    ("[[probe]]\nquery = 5\n", "'query' must be a str"),
+    ("[[probe]]\nquery = 'q'\n[[probe.cue]]\ntext = 'a'\nanswer = 'b'\n", "at least two"),
+    ("[[probe]]\nquery = 'q'\ndistances = [-1]\n[[probe.cue]]\ntext='a'\nanswer='b'\n[[probe.cue]]\ntext='c'\nanswer='d'\n",
+     "distances"),
+    ("[[probe]]\nquery = 'q'\n[[probe.cue]]\ntext='a'\nanswer='b'\nweight=2\n[[probe.cue]]\ntext='c'\nanswer='d'\n",
+     "cue 1: unknown key"),
+    ("[[probe]]\nquery = 'q'\nfiller = 3\n[[probe.cue]]\ntext='a'\nanswer='b'\n[[probe.cue]]\ntext='c'\nanswer='d'\n",
+     "filler"),
+])
+def test_bad_probe_files(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(ProbeError, match=message):
+        custom.load_probe_file(path)
+
+
+def test_missing_probe_file(tmp_path):
+    with pytest.raises(ProbeError, match="no such probe file"):
+        custom.load_probe_file(tmp_path / "nope.toml")
+
+
+def test_shipped_shakespeare_example_parses():
+    from importlib.resources import files
+
+    probes = custom.load_probe_file(files("charlstm.probes") / "examples" / "shakespeare_speaker.toml")
+    assert probes and all(len(p.cues) >= 2 for p in probes)
+
+
+@pytest.fixture
+def memory_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from charlstm.corpus import prepare_corpus
+
+    corpus = prepare_corpus(["builtin:memory:size=30k"], out_dir=tmp_path / "data")
+    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    return tmp_path / "run"
+
+
+def test_probe_command_end_to_end(memory_run, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["probe", str(memory_run), "--distances", "0,50", "--samples", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"cue-swap", "forgetting"}  # a memory-corpus model gets the memory suites
+    assert [row["distance"] for row in data["cue-swap"]["rows"]] == [0, 50]
+    result = runner.invoke(app, ["probe", str(memory_run), "--suite", "context", "--contexts", "1,5",
+                                 "--positions", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["context"]["contexts"] == [1, 5]
+    result = runner.invoke(app, ["probe", str(memory_run), "--prompt", "I grew up in Spain. I speak fluent ",
+                                 "--candidates", "Spanish.,Greek.", "--swap", "Spain=Greece"])
+    assert result.exit_code == 0 and "Greece" in result.stderr and "Spanish." in result.stderr
+    (tmp_path / "p.toml").write_text(GOOD_PROBE)
+    result = runner.invoke(app, ["probe", str(memory_run), "--file", str(tmp_path / "p.toml")])
+    assert result.exit_code == 0, result.output
+    assert "colour" in result.stderr and "memory span" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nonsense"], "--suite"),
+    (["--distances", "a,b"], "--distances"),
+    (["--prompt", "I grew", "--candidates", "x", "--suite", "context"], "on its own"),
+    (["--file", "missing.toml"], "no such probe file"),
+    (["--prompt", "I grew up", "--candidates", "Ω"], "vocabulary"),
+])
+def test_probe_command_errors(memory_run, args, message):
+    result = CliRunner().invoke(app, ["probe", str(memory_run), *args])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("charlstm: error:") and message in lines[-1]
+
+
+def test_cell_trace_reproduces_the_fused_lstm():
+    from charlstm.probes.cells import trace
+
+    vocab = Vocab.from_text("abc .")
+    model = tiny_model(len(vocab), num_layers=2, forget_bias=1.0)
+    result = trace(model, vocab, "abc. cab.")
+    with torch.no_grad():
+        output, (h, c) = model.core(model.embedding(vocab.encode("abc. cab.")).view(1, 9, -1))
+    assert torch.allclose(result.hidden[:, -1], output[0], atol=1e-5)   # top layer, every step
+    assert torch.allclose(result.cell[-1], c[:, 0], atol=1e-5)          # every layer, last step
+    assert set(result.gates) == {"input", "forget", "cell", "output"}
+    assert 0 <= float(result.gates["forget"].min()) and float(result.gates["forget"].max()) <= 1
+
+
+def test_memory_cells_finds_a_unit_that_stores_the_cue():
+    """Plant a perfect memory cell by hand: unit 0 adds the cue's identity and never forgets it."""
+    from charlstm.probes.cells import memory_cells
+
+    model = tiny_model(len(MEMORY_VOCAB), hidden_size=16)
+    hidden = 16
+    with torch.no_grad():
+        core = model.core
+        for weight in (core.weight_ih_l0, core.weight_hh_l0):
+            weight[[0, hidden, 2 * hidden]] = 0.0          # unit 0's input, forget and cell rows
+        core.bias_ih_l0[0], core.bias_hh_l0[0] = -20.0, 0.0             # input gate shut ...
+        core.bias_ih_l0[hidden], core.bias_hh_l0[hidden] = 20.0, 0.0    # ... forget gate open: keep
+        core.bias_ih_l0[2 * hidden] = 0.0
+        # open the input gate only on an upper-case letter's embedding dimension we control
+        model.embedding.weight[:, 0] = 0.0
+        for country, _ in memory.COUNTRIES:
+            model.embedding.weight[MEMORY_VOCAB.index(country[0]), 0] = 1.0
+        core.weight_ih_l0[0, 0] = 40.0                      # input gate opens on capitals of countries
+        core.weight_ih_l0[2 * hidden, 0] = 0.0
+        for index, (country, _) in enumerate(memory.COUNTRIES):
+            model.embedding.weight[MEMORY_VOCAB.index(country[0]), 1] = (index % 5) / 5
+        core.weight_ih_l0[2 * hidden, 1] = 3.0              # the candidate value encodes which capital
+    report = memory_cells(model, MEMORY_VOCAB, cue_swap.language_probe(), distance=60, samples=2, top=3)
+    assert (report.cells[0].layer, report.cells[0].unit) == (0, 0)
+    # filler capitals ("The", "It") also feed it, so it is not perfectly selective, but far above the rest
+    assert report.cells[0].selectivity > 2 * report.cells[1].selectivity
+    assert report.cells[0].forget_in_filler > 0.99
