@@ -38,6 +38,14 @@ RECIPES = {
     "fb3": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {"forget_bias": 3.0}, {}),
     "seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {}, {"seq_len": 200}),
     "spread": ("builtin:memory:adjacent=0.3,one=0.3,max=6", {"forget_bias": 2.0}, {"seq_len": 200}),
+    "fb5": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {"forget_bias": 5.0}, {}),
+    "chrono200": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {"chrono_init": 200}, {}),
+    "chrono200-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {"chrono_init": 200}, {"seq_len": 200}),
+    "dense": ("builtin:memory:adjacent=0.4,one=0.4,max=4,language=0.8", {}, {}),
+    "dense-chrono100": ("builtin:memory:adjacent=0.4,one=0.4,max=4,language=0.8", {"chrono_init": 100}, {}),
+    "dense-fb2": ("builtin:memory:adjacent=0.4,one=0.4,max=4,language=0.8", {"forget_bias": 2.0}, {}),
+    "dense-fb3": ("builtin:memory:adjacent=0.4,one=0.4,max=4,language=0.8", {"forget_bias": 3.0}, {}),
+    "fb5-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8", {"forget_bias": 5.0}, {"seq_len": 200}),
     "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
     "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),
     "gru": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "gru"}, recipes.MEMORY_TRAIN),
@@ -76,6 +84,7 @@ def main() -> None:
     parser.add_argument("--chars", type=float, help="train on this many characters instead of --time")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--json", help="also append each row to this JSON-lines file")
+    parser.add_argument("--keep", help="keep the trained runs in this directory (default: a temporary one)")
     args = parser.parse_args()
     if args.list:
         for name, spec in RECIPES.items():
@@ -87,8 +96,9 @@ def main() -> None:
     header = "recipe".ljust(14) + "steps  val   " + " ".join(f"{d:>5}" for d in DISTANCES) + "  span  after-switch(0/100/400)"
     print(header)
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.keep) if args.keep else Path(tmp)
         for name in args.recipes:
-            row = run_recipe(name, args.time, int(args.chars) if args.chars else None, Path(tmp))
+            row = run_recipe(name, args.time, int(args.chars) if args.chars else None, workdir)
             accuracy = " ".join(f"{row['accuracy'][d]:5.0%}" for d in DISTANCES)
             after = "/".join(f"{v:.0%}" for v in row["after_switch"].values())
             print(f"{name:<14}{row['steps']:>5}  {row['val_loss']:.3f} {accuracy}  {str(row['memory_span']):>4}  {after}",

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -33,6 +34,7 @@ VERSION = 1
 BEST = "best.pt"
 LAST = "last.pt"
 DEFAULT_ROOT = Path("checkpoints")
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since PyTorch 1.6
 
 
 def to_cpu(value: Any) -> Any:
@@ -50,26 +52,74 @@ def save_checkpoint(payload: dict, path: Path | str) -> Path:
     """Write atomically: temp file in the same directory, fsync, rename. The old file survives any failure."""
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, "charlstm_version": __version__, **payload}
-    tmp = None
+    _write_or_fail(path, lambda handle: _torch_save(to_cpu(payload), handle), "checkpoint")
+    return path
+
+
+def write_text_atomically(path: Path | str, text: str) -> Path:
+    """A small text file (config.json, metrics.jsonl) replaced whole, like a checkpoint, never half-written."""
+    path = Path(path)
+    _write_or_fail(path, lambda handle: handle.write(text.encode("utf-8")), path.name)
+    return path
+
+
+def _write_or_fail(path: Path, write: Callable[[BinaryIO], Any], what: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, write)
+    except OSError as error:
+        raise CheckpointError(f"could not write {path}: {error.strerror or error}; "
+                              f"the previous {what} there is intact") from None
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    tmp = None
+    try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual file mode
         with os.fdopen(fd, "wb") as handle:
-            torch.save(to_cpu(payload), handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         tmp = None
         _fsync_directory(path.parent)
-    except OSError as error:
-        raise CheckpointError(f"could not write {path}: {error.strerror or error}; "
-                              f"the previous checkpoint there is intact") from None
     finally:
         if tmp is not None:
             with suppress(OSError):
                 os.unlink(tmp)
-    return path
+
+
+class _ErrorKeepingWriter:
+    """A file wrapper that remembers the OSError of a failed write.
+
+    torch.save's C++ writer turns an exception from ``write`` (a full disk: ENOSPC) into a bare
+    RuntimeError ("unexpected pos ..."); keeping the original lets the user read what went wrong.
+    """
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _torch_save(payload: dict, handle: BinaryIO) -> None:
+    writer = _ErrorKeepingWriter(handle)
+    try:
+        torch.save(payload, writer)
+    except RuntimeError:
+        if writer.error is not None:
+            raise writer.error from None
+        raise
 
 
 def _umask() -> int:
@@ -88,9 +138,13 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+# Temp names _write_atomically gives checkpoints, config.json and metrics.jsonl.
+_TEMPORARIES = (".*.pt.*.tmp", ".*.json.*.tmp", ".*.jsonl.*.tmp")
+
+
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Temp files a killed writer left behind (never a real checkpoint)."""
-    stale = list(Path(directory).glob(".*.pt.*.tmp"))
+    """Temp files a killed writer left behind (never a real checkpoint); call only while holding the run lock."""
+    stale = sorted({path for pattern in _TEMPORARIES for path in Path(directory).glob(pattern)})
     for path in stale:
         with suppress(OSError):
             path.unlink()
@@ -104,6 +158,7 @@ def load_checkpoint(path: Path | str) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory (pass the run directory as CHECKPOINT, not --file)")
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad files; all mean "unusable"
@@ -122,6 +177,19 @@ def load_checkpoint(path: Path | str) -> dict:
         if key not in payload:
             raise CheckpointError(f"{path}: damaged checkpoint (missing {key!r})")
     return payload
+
+
+def _check_archive(path: Path) -> None:
+    """A checkpoint is a zip archive; anything else (a text file, an old-style pickle) is refused unread,
+    so that a text file is not reported as a "possibly malicious" pickle, as torch's error would have it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_ZIP_MAGIC))
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    if head != _ZIP_MAGIC:
+        what = "an empty file" if not head else "not a PyTorch checkpoint archive (a text file?)"
+        raise CheckpointError(f"{path}: not a readable checkpoint: {what}")
 
 
 def resolve_checkpoint(target: Path | str | None, root: Path | str = DEFAULT_ROOT) -> Path:

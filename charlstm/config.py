@@ -39,6 +39,9 @@ class ModelConfig:
     tie_weights: bool = False
     # Sum of the two forget-gate bias slices of nn.LSTM; 1 keeps memory by default (Gers et al. 2000).
     forget_bias: float = 1.0
+    # Chrono initialisation (Tallec & Ollivier 2018) when > 0: forget biases log(U(1, T-1)), input biases
+    # their negatives, so units start with memory timescales spread up to T characters.
+    chrono_init: int = 0
 
     def __post_init__(self) -> None:
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
@@ -48,6 +51,7 @@ class ModelConfig:
         _require(self.embedding_dim >= 1, "--embedding-dim must be at least 1")
         _require(_finite(self.dropout) and 0 <= self.dropout < 1, "--dropout must be in [0, 1)")
         _require(_finite(self.forget_bias), "--forget-bias must be a finite number")
+        _require(self.chrono_init == 0 or self.chrono_init >= 3, "--chrono-init must be 0 (off) or at least 3")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,5 +114,5 @@ def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)} (written by a newer charlstm?)")
     return {k: v for k, v in data.items() if k in names}

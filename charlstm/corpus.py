@@ -14,9 +14,11 @@ files are read in chunks, so a corpus larger than memory works.
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -89,10 +91,13 @@ class Source:
 def check_encoding(encoding: str) -> str:
     """The codec's canonical name; UTF-8 input may start with a byte-order mark, which is dropped."""
     try:
-        name = codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
         raise ConfigError(f"unknown --encoding {encoding!r}") from None
-    return "utf-8-sig" if name == "utf-8" else name
+    # Codecs like base64, rot13 or zlib turn bytes into bytes (or str into str), not bytes into text.
+    if not getattr(info, "_is_text_encoding", True):
+        raise ConfigError(f"--encoding {encoding!r} is not a text encoding (try utf-8, latin-1 or utf-16)")
+    return "utf-8-sig" if info.name == "utf-8" else info.name
 
 
 def _uses_nul_bytes(codec: str) -> bool:
@@ -114,7 +119,7 @@ def read_chunks(path: Path, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BY
     offset, held_cr = 0, False
     with handle:
         while True:
-            data = handle.read(chunk_bytes)
+            data = handle.read(chunk_bytes if offset else max(chunk_bytes, 4))  # 4: the longest BOM
             final = not data
             if offset == 0:
                 _check_start(path, data, codec)
@@ -128,8 +133,13 @@ def read_chunks(path: Path, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BY
                 raise CorpusError(
                     f"{path}: not valid {encoding} at byte offset {where} ({error.reason}); "
                     f"pass --encoding if the file uses another encoding") from None
+            except UnicodeError as error:  # e.g. utf-16/utf-32 with no byte-order mark to tell the byte order
+                hint = (" (without a byte-order mark, name the byte order: --encoding utf-16-le, utf-16-be, ...)"
+                        if _uses_nul_bytes(codec) else "")
+                raise CorpusError(f"{path}: cannot decode as {encoding}: {error}{hint}") from None
             if "\x00" in text:
                 raise CorpusError(f"{path}: binary file (contains NUL characters), not text")
+            _check_surrogates(path, text, encoding)
             offset += len(data)
             # A "\r\n" pair may straddle two chunks: hold a trailing "\r" back until the next one.
             if held_cr:
@@ -142,6 +152,18 @@ def read_chunks(path: Path, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BY
                 yield text
             if final:
                 return
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_surrogates(path: Path, text: str, encoding: str) -> None:
+    # Strict UTF-8/16/32 never yield lone surrogates, but codecs like utf-7 or unicode-escape can, and they
+    # are not characters: nothing downstream (the vocabulary, checkpoints) could store them.
+    match = _SURROGATE.search(text)
+    if match:
+        raise CorpusError(f"{path}: decoding as {encoding} gives a lone surrogate (U+{ord(match.group()):04X}), "
+                          f"which is not a character; pass the file's real --encoding")
 
 
 def _check_start(path: Path, data: bytes, codec: str) -> None:
@@ -257,7 +279,11 @@ def prepare_corpus(inputs: Sequence[str | Path], out_dir: Path | str = DEFAULT_D
     if not kept:
         raise CorpusError(f"{', '.join(map(str, inputs))}: no text (empty or only whitespace)")
     inputs = [str(i) if is_builtin(str(i)) else str(Path(i).resolve()) for i in inputs]
-    _write_cache(cache_dir, name, key, kept, counts, vocab, val_fraction, encoding, inputs)
+    try:
+        _write_cache(cache_dir, name, key, kept, counts, vocab, val_fraction, encoding, inputs)
+    except OSError as error:
+        raise CorpusError(f"cannot write the prepared corpus under {cache_dir.parent} "
+                          f"({error.strerror or error}); choose a writable --data-dir") from None
     corpus = load_prepared(cache_dir)
     corpus.skipped = skipped
     return corpus
@@ -298,8 +324,8 @@ def _write_cache(cache_dir: Path, name: str, key: str, sources: list[Source], co
         train_total = sum(split_point(counts[s.label], val_fraction) for s in sources)
         val_total = sum(counts[s.label] for s in sources) - train_total
         dtype = vocab.dtype
-        train = _mapped(tmp / "train.bin", train_total, dtype, shared=True)
-        val = _mapped(tmp / "val.bin", val_total, dtype, shared=True)
+        train = _mapped(_allocate(tmp / "train.bin", train_total * dtype.itemsize), train_total, dtype, shared=True)
+        val = _mapped(_allocate(tmp / "val.bin", val_total * dtype.itemsize), val_total, dtype, shared=True)
         t_pos = v_pos = 0
         for source in sources:
             cut, pos = split_point(counts[source.label], val_fraction), 0
@@ -317,12 +343,35 @@ def _write_cache(cache_dir: Path, name: str, key: str, sources: list[Source], co
                 "sources": [s.label for s in sources], "inputs": inputs, "val_fraction": val_fraction,
                 "encoding": encoding}
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
-        if cache_dir.exists():
-            shutil.rmtree(cache_dir)
-        os.replace(tmp, cache_dir)
+        _move_into_place(tmp, cache_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _allocate(path: Path, size: int) -> Path:
+    """Reserve the file's disk space up front: a full disk is then an OSError here, not a SIGBUS (which
+    kills the process) when a write to the memory-mapped file finds no space."""
+    with open(path, "wb") as handle:
+        if size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(handle.fileno(), 0, size)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+                    raise
+    return path
+
+
+def _move_into_place(tmp: Path, cache_dir: Path) -> None:
+    if cache_dir.exists() and not (cache_dir / "meta.json").exists():
+        shutil.rmtree(cache_dir)  # a damaged cache
+    try:
+        os.replace(tmp, cache_dir)
+    except OSError:
+        if not (cache_dir / "meta.json").exists():
+            raise
+        # Another process prepared the same inputs (same cache key) meanwhile; its cache is as good as ours.
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _mapped(path: Path, size: int, dtype: torch.dtype, shared: bool) -> torch.Tensor:

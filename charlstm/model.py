@@ -51,7 +51,10 @@ class CharRNN(nn.Module):
         if config.tie_weights:
             self.head.weight = self.embedding.weight
         if config.cell == "lstm":
-            self.set_forget_bias(config.forget_bias)
+            if config.chrono_init:
+                self.set_chrono_biases(config.chrono_init)
+            else:
+                self.set_forget_bias(config.forget_bias)
 
     def set_forget_bias(self, value: float) -> None:
         """nn.LSTM packs gates (i, f, g, o) and has two bias vectors: their forget slices sum to ``value``."""
@@ -60,6 +63,18 @@ class CharRNN(nn.Module):
             for layer in range(self.config.num_layers):
                 getattr(self.core, f"bias_ih_l{layer}")[hidden:2 * hidden].fill_(value)
                 getattr(self.core, f"bias_hh_l{layer}")[hidden:2 * hidden].fill_(0.0)
+
+    def set_chrono_biases(self, max_timescale: int) -> None:
+        """Chrono initialisation: unit j starts with forget bias log(u_j), u_j ~ U(1, T-1), and input bias
+        -log(u_j), so it keeps its cell for about u_j steps and writes little; long gaps stay learnable."""
+        hidden = self.config.hidden_size
+        with torch.no_grad():
+            for layer in range(self.config.num_layers):
+                timescales = torch.empty(hidden).uniform_(1, max_timescale - 1)
+                bias_ih, bias_hh = getattr(self.core, f"bias_ih_l{layer}"), getattr(self.core, f"bias_hh_l{layer}")
+                bias_ih[hidden:2 * hidden] = torch.log(timescales)
+                bias_ih[:hidden] = -torch.log(timescales)
+                bias_hh[:2 * hidden] = 0.0
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""

@@ -5,17 +5,23 @@ which the CLI turns into a progress bar and tests turn into lists. It stops when
 (``max_steps``, ``epochs`` or ``max_time``), when ``stop_event`` is set (the CLI sets it on Ctrl-C or
 SIGTERM), or when the loss diverges; in every case ``last.pt`` is saved first.
 
-A run directory holds ``last.pt``, ``best.pt`` (best validation loss), ``config.json`` (the resolved
-settings) and ``metrics.jsonl`` (one JSON object per evaluation).
+A run directory holds ``last.pt``, ``best.pt`` (best validation loss), ``config.json`` and
+``metrics.jsonl`` (see ``charlstm.rundir``). While a run writes there it holds ``.lock`` (see
+``charlstm.runlock``), so a second run cannot interleave its files with the first.
+
+Crash safety: every file is replaced atomically except metrics.jsonl, which is appended to and trimmed on
+resume. At each evaluation best.pt is written before last.pt: a crash between the two leaves the previous last.pt, so the
+resumed run repeats that evaluation and rewrites best.pt. (The other order would leave a best.pt older
+than the best loss last.pt records, which nothing would ever rewrite.)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,131 +31,26 @@ import torch.nn.functional as F
 
 from charlstm.batching import StreamBatcher, fit_batch_size
 from charlstm.checkpoint import BEST, LAST, load_checkpoint, remove_stale_temporaries, save_checkpoint
-from charlstm.config import DEFAULT_EPOCHS, ModelConfig, TrainConfig
+from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
-from charlstm.errors import CheckpointError, ConfigError, CorpusError
+from charlstm.errors import CharlstmError, CheckpointError, ConfigError, CorpusError
 from charlstm.evaluate import bits_per_char, mean_loss
+from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
 from charlstm.model import CharRNN, State, detach_state, state_to
+from charlstm.runlock import RunLock
+from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
 from charlstm.runtime import rng_state, seed_everything, select_device, set_rng_state
 from charlstm.sample import SamplingOptions, sample_text
+from charlstm.schedule import Budget, learning_rate
 from charlstm.vocab import Vocab
 
-METRICS = "metrics.jsonl"
-CONFIG = "config.json"
+__all__ = ["train", "Trainer", "TrainResult", "Progress", "learning_rate",  # events re-exported for callers
+           "Started", "Stepped", "Evaluated", "Saved", "Finished", "Event"]
+
 EVAL_SAMPLE_TEMPERATURE = 0.8
 # With on_divergence="skip", this many non-finite steps in a row still stop the run.
 MAX_CONSECUTIVE_SKIPS = 50
 
-
-# ---------------------------------------------------------------------------------------------- events
-
-@dataclass(frozen=True)
-class Started:
-    model_config: ModelConfig
-    train_config: TrainConfig
-    parameters: int
-    device: str
-    corpus: str
-    train_chars: int
-    val_chars: int
-    windows_per_epoch: int
-    total_steps: int | None      # None when only a time budget bounds the run
-    start_step: int
-    out_dir: Path
-    notes: tuple[str, ...] = ()  # things the user should know: a shrunk batch, new characters, ...
-
-
-@dataclass(frozen=True)
-class Stepped:
-    step: int
-    loss: float
-    lr: float
-    chars_per_sec: float
-    progress: float              # fraction of the budget spent, 0..1
-    epoch: int
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    step: int
-    train_loss: float | None     # mean since the previous evaluation (nats/char)
-    val_loss: float | None       # nats/char on the held-out text
-    is_best: bool
-    sample: str
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class Saved:
-    path: Path
-    step: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    step: int
-    reason: str                  # max_steps | epochs | max_time | interrupted | diverged
-    best_val_loss: float | None
-    last_val_loss: float | None
-    elapsed: float
-    out_dir: Path
-    message: str = ""
-
-
-Event = Started | Stepped | Evaluated | Saved | Finished
-
-
-# ------------------------------------------------------------------------------------------- schedule
-
-def learning_rate(config: TrainConfig, step: int, progress: float, total_steps: int | None) -> float:
-    """Linear warm-up over the first steps, then cosine decay to ``lr * min_lr_ratio`` as progress -> 1."""
-    warmup = config.warmup_steps
-    if total_steps is not None:
-        warmup = min(warmup, max(1, total_steps // 10))
-    warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-    floor = config.min_lr_ratio
-    cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return config.lr * warm * cosine
-
-
-@dataclass
-class Budget:
-    """Which limit ends the run and how much of it is spent (drives both stopping and the LR decay)."""
-
-    config: TrainConfig
-    windows_per_epoch: int
-
-    @property
-    def epochs(self) -> float | None:
-        return self.config.epochs if self.config.has_budget else DEFAULT_EPOCHS
-
-    @property
-    def total_steps(self) -> int | None:
-        limits = [self.config.max_steps]
-        if self.epochs is not None:
-            limits.append(math.ceil(self.epochs * self.windows_per_epoch))
-        limits = [x for x in limits if x is not None]
-        return min(limits) if limits else None
-
-    def progress(self, step: int, elapsed: float) -> float:
-        fractions = []
-        if self.total_steps is not None:
-            fractions.append(step / self.total_steps)
-        if self.config.max_time is not None:
-            fractions.append(elapsed / self.config.max_time)
-        return max(fractions)
-
-    def exhausted(self, step: int, elapsed: float) -> str | None:
-        if self.config.max_steps is not None and step >= self.config.max_steps:
-            return "max_steps"
-        if self.epochs is not None and step >= math.ceil(self.epochs * self.windows_per_epoch):
-            return "epochs"
-        if self.config.max_time is not None and elapsed >= self.config.max_time:
-            return "max_time"
-        return None
-
-
-# --------------------------------------------------------------------------------------- run directory
 
 @dataclass
 class Progress:
@@ -178,21 +79,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _append_metrics(out_dir: Path, record: dict) -> None:
-    with open(out_dir / METRICS, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(out_dir: Path, step: int) -> None:
-    """On resume, forget evaluations a crashed run logged after its last checkpoint."""
-    path = out_dir / METRICS
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-
 # ------------------------------------------------------------------------------------------ the trainer
 
 class Trainer:
@@ -204,7 +90,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.emit = on_event
         self.notes: list[str] = []
-        self.replaced = [] if resume else _existing_run(self.out_dir, overwrite)
+        self.replaced = [] if resume else existing_run(self.out_dir, overwrite)
         checkpoint = self._load_resume_checkpoint() if resume else None
         saved_train = checkpoint.get("train_config", {}) if checkpoint else {}
         try:
@@ -221,6 +107,7 @@ class Trainer:
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
+        self.saved_step: int | None = None  # step of the newest last.pt, so the end never saves it twice
         if checkpoint:
             self._restore(checkpoint)
 
@@ -229,7 +116,9 @@ class Trainer:
     def _load_resume_checkpoint(self) -> dict:
         path = self.out_dir / LAST
         if not path.exists():
-            raise CheckpointError(f"--resume: no {LAST} in {self.out_dir} to resume from")
+            hint = (f" (only {BEST}: the run stopped while writing its first checkpoint); start it again with "
+                    f"--overwrite" if (self.out_dir / BEST).exists() else "")
+            raise CheckpointError(f"--resume: no {LAST} in {self.out_dir} to resume from{hint}")
         return load_checkpoint(path)
 
     def _build_model(self, model_options: dict, checkpoint: dict | None,
@@ -241,11 +130,13 @@ class Trainer:
         else:
             config = ModelConfig(vocab_size=len(self.corpus.vocab), **model_options)
             return CharRNN(config).to(self.device), self.corpus.vocab
-        config = ModelConfig.from_dict(source["model_config"])
+        path = self.out_dir / LAST if checkpoint is not None else init_from
+        with _unusable(path, "damaged checkpoint"):
+            config = ModelConfig.from_dict(source["model_config"])
+            old_vocab = Vocab(source["vocab"])
         ignored = sorted(k for k, v in model_options.items() if getattr(config, k) != v)
         if ignored:
             self.notes.append(f"architecture comes from the checkpoint; ignored: {', '.join(ignored)}")
-        old_vocab = Vocab(source["vocab"])
         if checkpoint is not None:
             missing = [c for c in self.corpus.vocab.chars if c not in old_vocab]
             if missing:
@@ -253,11 +144,13 @@ class Trainer:
                     f"--resume: the corpus has {len(missing)} characters the checkpoint's vocabulary lacks "
                     f"({''.join(missing[:20])!r}); train a new run, or use --init-from to extend it")
             model = CharRNN(config)
-            model.load_state_dict(source["model"])
+            with _unusable(path, "damaged checkpoint: weights do not fit the model"):
+                model.load_state_dict(source["model"])
             return model.to(self.device), old_vocab
         vocab = old_vocab.union(self.corpus.vocab)
         model = CharRNN(ModelConfig.from_dict({**source["model_config"], "vocab_size": len(vocab)}))
-        _transplant(source["model"], old_vocab, model, vocab)
+        with _unusable(path, "damaged checkpoint: weights do not fit the model"):
+            _transplant(source["model"], old_vocab, model, vocab)
         new = len(vocab) - len(old_vocab)
         self.notes.append(f"initialised from {init_from}: {new} character(s) new to its vocabulary got fresh "
                           f"embedding and output rows" + (f" ({''.join(c for c in vocab.chars if c not in old_vocab)!r})"
@@ -280,35 +173,65 @@ class Trainer:
         return StreamBatcher(train_ids, self.config.batch_size, self.config.seq_len, self.id_map), val_ids
 
     def _restore(self, checkpoint: dict) -> None:
-        saved_config = checkpoint.get("train_config", {})
-        try:
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.progress = Progress(**checkpoint["progress"])
-        except (KeyError, ValueError, TypeError) as error:
-            raise CheckpointError(f"{self.out_dir / LAST}: cannot resume from it ({error})") from None
+        with _unusable(self.out_dir / LAST, "cannot resume from it"):
+            self._restore_training_state(checkpoint)
+        self.saved_step = self.progress.step
+
+    def _restore_training_state(self, checkpoint: dict) -> None:
+        """Optimizer, progress, data position, carried state and RNG; ValueError etc. if any is damaged."""
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.progress = _checked_progress(checkpoint["progress"])
         for group in self.optimizer.param_groups:  # a changed --weight-decay applies from now on
             group["weight_decay"] = self.config.weight_decay
+        saved_config = checkpoint.get("train_config") or {}
         same_layout = (saved_config.get("batch_size") == self.config.batch_size
                        and saved_config.get("seq_len") == self.config.seq_len
-                       and checkpoint.get("corpus", {}).get("train_chars") == len(self.corpus.train))
+                       and (checkpoint.get("corpus") or {}).get("train_chars") == len(self.corpus.train))
         if same_layout and checkpoint.get("state") is not None:
-            saved = checkpoint["state"]
-            self.state = state_to(tuple(saved) if len(saved) == 2 else saved[0], self.device)
+            self.state = self._checked_state(checkpoint["state"])
         else:
             self.notes.append("batch layout or corpus changed since the checkpoint: data position restarts "
                               "at the beginning of an epoch with a fresh state")
             self.progress.window = 0
+        if self.progress.window >= self.batcher.windows_per_epoch:
+            raise ValueError(f"data position {self.progress.window} is past the end of an epoch")
         set_rng_state(checkpoint["rng"])
-        _truncate_metrics(self.out_dir, self.progress.step)
+
+    def _checked_state(self, saved: list) -> State:
+        expected = self.state if isinstance(self.state, tuple) else (self.state,)
+        fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
+                and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
+                        for s, e in zip(saved, expected)))
+        if not fits:
+            raise ValueError("the carried hidden state does not fit the model")
+        return state_to(tuple(saved) if len(saved) == 2 else saved[0], self.device)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self, stop_event: threading.Event | None) -> TrainResult:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """Train under the run directory's lock (released however the run ends)."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CheckpointError(f"cannot create run directory {self.out_dir} ({error.strerror or error})") from None
+        with RunLock(self.out_dir) as lock:
+            self.notes.extend(lock.notes)
+            self._prepare_directory()
+            return self._loop(stop_event)
+
+    def _prepare_directory(self) -> None:
+        """Clear what a crash or an overwritten run left; only ever done while holding the lock."""
         remove_stale_temporaries(self.out_dir)
-        for path in self.replaced:
-            path.unlink(missing_ok=True)
+        try:
+            for path in self.replaced:
+                path.unlink(missing_ok=True)
+        except OSError as error:
+            raise CheckpointError(f"cannot replace the run in {self.out_dir} ({error.strerror or error})") from None
+        if self.saved_step is not None:
+            truncate_metrics(self.out_dir, self.saved_step)
         self._write_config()
+
+    def _loop(self, stop_event: threading.Event | None) -> TrainResult:
         self.emit(Started(
             model_config=self.model.config, train_config=self.config, parameters=self.model.num_parameters,
             device=str(self.device), corpus=self.corpus.name, train_chars=len(self.corpus.train),
@@ -363,7 +286,7 @@ class Trainer:
             pass  # the weights may be damaged; the last good checkpoint stays as it is
         elif reason == "interrupted":
             self._save(LAST)
-        elif self.progress.step % self.config.eval_every != 0 or not history:
+        elif self.saved_step != self.progress.step:  # not when resuming a run that had already finished
             history.append(self._evaluate_and_save(losses))
         self.emit(Finished(step=self.progress.step, reason=reason, best_val_loss=self.progress.best_val_loss,
                            last_val_loss=self.progress.val_loss, elapsed=self.progress.elapsed,
@@ -424,10 +347,10 @@ class Trainer:
                   "train_loss": train_loss, "train_bpc": bits_per_char(train_loss) if train_loss else None,
                   "val_loss": val_loss, "val_bpc": bits_per_char(val_loss) if val_loss else None,
                   "best": is_best}
-        _append_metrics(self.out_dir, record)
-        self._save(LAST)
-        if is_best:
+        append_metrics(self.out_dir, record)
+        if is_best:  # best.pt first: see the module docstring
             self._save(BEST)
+        self._save(LAST)
         self.emit(Evaluated(step=self.progress.step, train_loss=train_loss, val_loss=val_loss, is_best=is_best,
                             sample=sample, elapsed=self.progress.elapsed))
         return record
@@ -446,32 +369,38 @@ class Trainer:
             "corpus": self.corpus.recipe(),
         }
         path = save_checkpoint(payload, self.out_dir / name)
+        if name == LAST:
+            self.saved_step = self.progress.step
         self.emit(Saved(path=path, step=self.progress.step))
 
     def _write_config(self) -> None:
         resolved = {"model": self.model.config.to_dict(), "train": self.config.to_dict(),
                     "corpus": self.corpus.recipe()}
-        (self.out_dir / CONFIG).write_text(json.dumps(resolved, indent=2, ensure_ascii=False) + "\n")
+        write_config(self.out_dir, resolved)
 
 
-def _existing_run(out_dir: Path, overwrite: bool) -> list[Path]:
-    """Files of an earlier run a new run would replace; refused unless ``overwrite`` (never silently)."""
-    existing = [out_dir / name for name in (LAST, BEST) if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise CheckpointError(f"{out_dir} already holds a run ({existing[0].name}); pass --resume to continue it, "
-                              f"--out to start a new one elsewhere, or --overwrite to replace it")
-    return existing + [out_dir / METRICS]
+def _checked_progress(data: dict) -> Progress:
+    progress = Progress(**data)
+    counters = (progress.step, progress.epoch, progress.window, progress.chars_seen)
+    losses = (progress.val_loss, progress.best_val_loss)
+    valid = (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters)
+             and isinstance(progress.elapsed, (int, float))
+             and all(v is None or isinstance(v, (int, float)) for v in losses))
+    if not valid:
+        raise ValueError(f"impossible progress record {data}")
+    return progress
 
 
-def saved_corpus(out_dir: Path | str) -> dict:
-    """How the run in ``out_dir`` prepared its corpus (inputs, val_fraction, encoding), from config.json."""
-    path = Path(out_dir) / CONFIG
+@contextmanager
+def _unusable(path: Path | None, what: str):
+    """A damaged or hand-edited checkpoint is bad input: one clear CheckpointError, not a traceback."""
     try:
-        corpus = json.loads(path.read_text(encoding="utf-8"))["corpus"]
-        return {"inputs": list(corpus["inputs"]), "val_fraction": corpus["val_fraction"],
-                "encoding": corpus["encoding"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{path}: cannot tell which corpus this run used; give the corpus again") from None
+        yield
+    except CheckpointError:
+        raise
+    except (CharlstmError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as error:
+        detail = " ".join(str(error).split())[:200]
+        raise CheckpointError(f"{path}: {what} ({type(error).__name__}: {detail})") from None
 
 
 def _id_map(corpus_vocab: Vocab, model_vocab: Vocab) -> torch.Tensor | None:
@@ -507,6 +436,9 @@ def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, con
     if resume and init_from is not None:
         raise ConfigError("--resume and --init-from cannot be combined (resume continues this run; "
                           "--init-from starts a new one from another run's weights)")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite cannot be combined (--resume continues the run in --out; "
+                          "--overwrite replaces it with a new one)")
     try:
         trainer = Trainer(corpus, Path(out_dir), dict(model or {}), dict(config or {}), resume,
                           Path(init_from) if init_from is not None else None, on_event or (lambda event: None),

@@ -108,7 +108,7 @@ def test_init_from_another_run(trained, workdir):
     (["train", "empty.txt"], "empty file"),
     (["train", "blank.txt"], "only whitespace"),
     (["train", "binary.bin"], "binary file"),
-    (["train", "latin.txt"], "byte offset 4"),
+    (["train", "latin.txt"], "byte offset 3"),
     (["train", "utf16.txt"], "--encoding utf-16"),
     (["train", "emptydir"], "no text files"),
     (["train", "tiny.txt", "--batch-size", "0"], "--batch-size"),

@@ -54,3 +54,12 @@ def test_filler_of_length_reaches_the_length():
     for chars in (0, 25, 100, 400):
         filler = memory.filler_of_length(rng, chars)
         assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
+
+
+def test_probe_filler_never_appears_in_a_generated_corpus():
+    text = memory.generate_corpus(size=300_000)
+    rng = random.Random(11)
+    probe_sentences = {memory.filler_sentence(rng, for_probes=True) for _ in range(2000)}
+    assert len(probe_sentences) > 200
+    assert all(memory.reserved_for_probes(s) for s in probe_sentences)
+    assert not [s for s in probe_sentences if s in text]

@@ -165,6 +165,8 @@ def test_custom_probe_file(tmp_path):
      "distances"),
     ("[[probe]]\nquery = 'q'\n[[probe.cue]]\ntext='a'\nanswer='b'\nweight=2\n[[probe.cue]]\ntext='c'\nanswer='d'\n",
      "cue 1: unknown key"),
+    ("[[probe]]\nquery = 'q'\ndistances = [1000000000000]\n[[probe.cue]]\ntext='a'\nanswer='b'\n[[probe.cue]]\n"
+     "text='c'\nanswer='d'\n", "distances"),
     ("[[probe]]\nquery = 'q'\nfiller = 3\n[[probe.cue]]\ntext='a'\nanswer='b'\n[[probe.cue]]\ntext='c'\nanswer='d'\n",
      "filler"),
 ])
@@ -202,7 +204,7 @@ def test_probe_command_end_to_end(memory_run, tmp_path):
     result = runner.invoke(app, ["probe", str(memory_run), "--distances", "0,50", "--samples", "1", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"cue-swap", "forgetting"}  # a memory-corpus model gets the memory suites
+    assert set(data) == {"cue-swap", "forgetting", "cells"}  # a memory-corpus LSTM gets the memory suites
     assert [row["distance"] for row in data["cue-swap"]["rows"]] == [0, 50]
     result = runner.invoke(app, ["probe", str(memory_run), "--suite", "context", "--contexts", "1,5",
                                  "--positions", "50", "--json"])

@@ -16,8 +16,9 @@ from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli, u
 SUITES = ("cue-swap", "forgetting", "cells", "context")
 
 
-def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
+def _ints(text: str | None, flag: str, minimum: int = 0) -> tuple[int, ...] | None:
     from charlstm.errors import ProbeError
+    from charlstm.probes.cue_swap import MAX_DISTANCE
 
     if text is None:
         return None
@@ -25,8 +26,8 @@ def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ProbeError(f"{flag} takes whole numbers separated by commas, not {text!r}") from None
-    if not values or min(values) < 0:
-        raise ProbeError(f"{flag} takes whole numbers >= 0")
+    if not values or min(values) < minimum or max(values) > MAX_DISTANCE:
+        raise ProbeError(f"{flag} takes whole numbers from {minimum} to {MAX_DISTANCE}")
     return values
 
 
@@ -44,8 +45,10 @@ def probe(
                                                       "(default: the run's own validation text).")] = None,
     distances: Annotated[Optional[str], typer.Option(help="Filler distances, e.g. 0,25,50,100,200,400,800.")] = None,
     contexts: Annotated[Optional[str], typer.Option(help="Context sizes k for the context suite.")] = None,
-    samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).")] = 4,
-    positions: Annotated[int, typer.Option(help="Scored positions for the context suite.")] = 2000,
+    samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
+                                         min=1, max=1000)] = 4,
+    positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
+                                           max=1_000_000)] = 2000,
     as_json: Annotated[bool, typer.Option("--json", help="Every figure as JSON on stdout.")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -89,7 +92,7 @@ def probe(
             if trained_on_memory and model.config.cell == "lstm":
                 chosen.append("cells")
         results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
-                                  _ints(contexts, "--contexts"), samples, positions, as_json))
+                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json))
     if as_json:
         print_json(results)
 

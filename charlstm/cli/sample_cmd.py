@@ -19,16 +19,21 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 
 
-def load_for_cli(checkpoint: Path | None, device: str = "cpu"):
-    """Resolve and load a checkpoint, saying which one when it was picked automatically."""
+def load_for_cli(checkpoint: Path | None, device: str = "cpu", announce: bool = True):
+    """Resolve and load a checkpoint, and say which one (it matters most when it was picked for you)."""
     from charlstm.checkpoint import load_model
     from charlstm.runtime import select_device
 
     model, vocab, payload, path = load_model(checkpoint, select_device(device))
-    progress = payload.get("progress", {})
-    origin = "newest run: " if checkpoint is None else ""
-    note(f"{origin}{path} (step {progress.get('step', '?')}, validation {nats(progress.get('val_loss'))})")
+    if announce:
+        announce_checkpoint(path, payload, picked=checkpoint is None)
     return model, vocab, payload, path
+
+
+def announce_checkpoint(path: Path, payload: dict, picked: bool) -> None:
+    progress = payload.get("progress", {})
+    origin = "newest run: " if picked else ""
+    note(f"{origin}{path} (step {progress.get('step', '?')}, validation {nats(progress.get('val_loss'))})")
 
 
 def unescape(text: str) -> str:
@@ -71,8 +76,9 @@ def sample(
     if num_samples < 1:
         raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
     prime = unescape(prime)
-    model, vocab, _, _ = load_for_cli(checkpoint, device)
+    model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False)
     vocab.encode(prime)  # unknown prime characters fail here, before anything is printed
+    announce_checkpoint(path, payload, picked=checkpoint is None)
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
         note(f"seed {seed} (pass --seed {seed} to get this text again)")

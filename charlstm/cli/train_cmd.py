@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from dataclasses import fields
 from pathlib import Path
@@ -84,14 +85,21 @@ class TrainView:
         from tqdm import tqdm
 
         best = " (best)" if e.is_best else ""
-        tqdm.write(f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}")
+        # tqdm.write defaults to stdout, which is kept for generated text and JSON.
+        tqdm.write(f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}", file=sys.stderr)
         if self.show_samples and e.sample:
-            tqdm.write("  | " + e.sample.replace("\n", "\n  | "))
+            tqdm.write("  | " + e.sample.replace("\n", "\n  | "), file=sys.stderr)
 
     def finished(self, e) -> None:
         if self.bar is not None:
             self.bar.update(1000 - self.done if e.reason not in ("interrupted", "diverged") else 0)
+        self.close()
+
+    def close(self) -> None:
+        """End the bar's line, so an error raised mid-run is printed on a line of its own."""
+        if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def install_stop_handlers(stop: threading.Event) -> dict:
@@ -168,7 +176,8 @@ def train(
     """
     from charlstm.checkpoint import resolve_checkpoint
     from charlstm.corpus import corpus_name
-    from charlstm.train import saved_corpus, train as run_training
+    from charlstm.rundir import saved_corpus
+    from charlstm.train import train as run_training
 
     given = locals()
     model_options = {f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None}
@@ -191,12 +200,15 @@ def train(
     stop = threading.Event()
     received = install_stop_handlers(stop)
     view = TrainView(show_samples=not quiet)
-    result = run_training(prepared, out, model=model_options, config=train_options, resume=resume,
-                          init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
+    try:
+        result = run_training(prepared, out, model=model_options, config=train_options, resume=resume,
+                              init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
+    finally:
+        view.close()
     summary = f"best validation {nats(result.best_val_loss)}" if result.best_val_loss is not None else "no evaluation"
     if result.reason == "diverged":
-        fail(f"training diverged at step {result.step}: the loss or gradient became NaN/inf; {out / 'last.pt'} "
-             f"holds the last good state (try a lower --lr)", 1)
+        fail(f"training diverged at step {result.step + 1}: the loss or gradient became NaN/inf; "
+             f"{out / 'last.pt'} holds the last good checkpoint (try a lower --lr)", 1)
     if result.reason == "interrupted":
         console.print(f"stopped at step {result.step}; saved {out / 'last.pt'}. Resume with: "
                       f"charlstm train --resume --out {out}")

@@ -16,10 +16,11 @@ pieces with a seed never used for training, so a probe's filler is text the mode
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-1"
+GENERATOR_VERSION = "memory-2"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
@@ -36,8 +37,9 @@ MALE_NAMES = ("Paul", "David", "Peter", "Lucas", "Tom", "Victor", "Oscar", "Dani
 JOBS = ("doctor", "teacher", "pilot", "baker", "painter", "lawyer", "farmer", "nurse", "writer",
         "chemist", "gardener", "tailor", "carpenter", "journalist", "dentist", "librarian")
 
-# Stories are lines: a probe context starts with this so its cue begins a line, as in training.
-STORY_START = "\n"
+# A probe context starts with this: a familiar line, so the cue begins a line after ordinary text, as
+# in training (streams rarely start from a zero state there, so probes should not either).
+STORY_START = "Nothing much happened.\n"
 CUE_TEMPLATE = "I grew up in {country}."
 LANGUAGE_QUERY = "I speak fluent "
 SUBJECT_TEMPLATE = "{name} is a {job}."
@@ -97,7 +99,7 @@ class GapDistribution:
 
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
-           "one": GapDistribution.one, "max": GapDistribution.max}
+           "one": GapDistribution.one, "max": GapDistribution.max, "language": 0.6}
 
 
 def check_options(values: dict) -> None:
@@ -105,28 +107,43 @@ def check_options(values: dict) -> None:
 
     if not (0 <= values["adjacent"] <= 1 and 0 <= values["one"] <= 1 and values["adjacent"] + values["one"] <= 1):
         raise CorpusError("builtin:memory: adjacent and one are shares in [0, 1] summing to at most 1")
+    if not 0 <= values["language"] <= 1:
+        raise CorpusError("builtin:memory: language is a share in [0, 1]")
     if values["max"] < 1:
         raise CorpusError("builtin:memory: max must be at least 1 sentence")
 
 
-def filler_sentence(rng: random.Random) -> str:
+def _compose(rng: random.Random) -> str:
     if rng.random() < 0.2:
         return rng.choice(_SHORT_SENTENCES)
     words = [rng.choice(_SUBJECTS), rng.choice(_PREDICATES), rng.choice(_COMPLEMENTS)]
     return " ".join(w for w in words if w) + "."
 
 
-def filler(rng: random.Random, sentences: int) -> str:
+def reserved_for_probes(sentence: str) -> bool:
+    """About one filler sentence in ten never appears in a generated corpus: probes use only those, so
+    a probe's filler is text the model has never seen, not merely a new order of seen sentences."""
+    return zlib.crc32(sentence.encode()) % 10 == 0
+
+
+def filler_sentence(rng: random.Random, for_probes: bool = False) -> str:
+    while True:
+        sentence = _compose(rng)
+        if reserved_for_probes(sentence) == for_probes:
+            return sentence
+
+
+def filler(rng: random.Random, sentences: int, for_probes: bool = False) -> str:
     """``sentences`` neutral sentences joined by spaces ("" for zero)."""
-    return " ".join(filler_sentence(rng) for _ in range(sentences))
+    return " ".join(filler_sentence(rng, for_probes) for _ in range(sentences))
 
 
-def filler_of_length(rng: random.Random, chars: int) -> str:
+def filler_of_length(rng: random.Random, chars: int, for_probes: bool = False) -> str:
     """Whole filler sentences totalling about ``chars`` characters (the first that reaches it)."""
     parts: list[str] = []
     total = 0
     while total < chars:
-        parts.append(filler_sentence(rng))
+        parts.append(filler_sentence(rng, for_probes))
         total += len(parts[-1]) + 1
     return " ".join(parts)
 
@@ -158,7 +175,7 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
 
 
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
-                    one: float = GapDistribution.one, max: int = GapDistribution.max) -> str:
+                    one: float = GapDistribution.one, max: int = GapDistribution.max, language: float = 0.6) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
     gaps = GapDistribution(adjacent=adjacent, one=one, max=max)
     rng = random.Random(seed)
@@ -166,9 +183,9 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
     total = 0
     while total < size:
         kind = rng.random()
-        if kind < 0.6:
+        if kind < language:
             line = language_story(rng, gaps)
-        elif kind < 0.9:
+        elif kind < language + (1 - language) * 0.75:
             line = pronoun_story(rng, gaps)
         else:
             line = filler(rng, rng.randint(1, 4))

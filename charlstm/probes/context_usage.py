@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from charlstm.errors import CorpusError
+from charlstm.errors import CorpusError, ProbeError
 from charlstm.model import CharRNN, detach_state
 
 DEFAULT_CONTEXTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
@@ -74,6 +74,8 @@ def _windowed_logprobs(model: CharRNN, ids: torch.Tensor, positions: torch.Tenso
 def run_context_usage(model: CharRNN, ids: torch.Tensor, contexts: tuple[int, ...] = DEFAULT_CONTEXTS,
                       positions: int = 2000, seed: int = 0) -> ContextUsageReport:
     """Context-usage curve on held-out ids (already in the model's vocabulary)."""
+    if not contexts or min(contexts) < 1:
+        raise ProbeError("context sizes must be whole numbers >= 1")
     model.eval()
     ids = ids.long()
     largest = max(contexts)

@@ -22,6 +22,8 @@ from charlstm.probes.scoring import score_continuations
 from charlstm.vocab import Vocab
 
 DEFAULT_DISTANCES = (0, 25, 50, 100, 200, 400, 800)
+# Far beyond any LSTM's memory; a bound keeps a hostile probe file from asking for gigabytes of filler.
+MAX_DISTANCE = 100_000
 SPAN_ACCURACY = 0.9
 
 # A filler source: (random generator, characters wanted) -> whole sentences of about that many characters.
@@ -121,7 +123,8 @@ def context(probe: CueSwapProbe, cue: Cue, filler: str) -> str:
 
 
 def memory_filler(rng: random.Random, chars: int) -> str:
-    return memory.filler_of_length(rng, chars)
+    """Built-in filler from the sentences no generated corpus contains."""
+    return memory.filler_of_length(rng, chars, for_probes=True)
 
 
 def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4) -> CueSwapProbe:

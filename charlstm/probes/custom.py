@@ -22,8 +22,9 @@ import tomllib
 from pathlib import Path
 
 from charlstm.errors import ProbeError
-from charlstm.probes.cue_swap import DEFAULT_DISTANCES, Cue, CueSwapProbe, Filler, memory_filler
+from charlstm.probes.cue_swap import DEFAULT_DISTANCES, MAX_DISTANCE, Cue, CueSwapProbe, Filler, memory_filler
 
+MAX_SAMPLES = 1000
 PROBE_KEYS = {"name", "query", "separator", "filler", "distances", "samples", "distractors", "cue"}
 CUE_KEYS = {"text", "answer", "label"}
 
@@ -78,8 +79,11 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
     distractors = tuple(_typed(table, "distractors", list, where, default=[]))
     if samples < 1:
         raise ProbeError(f"{where}: samples must be at least 1")
-    if not distances or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in distances):
-        raise ProbeError(f"{where}: distances must be a non-empty list of whole numbers >= 0")
+    if not distances or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DISTANCE
+                                for d in distances):
+        raise ProbeError(f"{where}: distances must be a non-empty list of whole numbers from 0 to {MAX_DISTANCE}")
+    if samples > MAX_SAMPLES:
+        raise ProbeError(f"{where}: samples must be at most {MAX_SAMPLES}")
     if not all(isinstance(d, str) and d for d in distractors):
         raise ProbeError(f"{where}: distractors must be non-empty strings")
     filler_spec = table.get("filler", "memory")

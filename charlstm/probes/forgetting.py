@@ -48,12 +48,12 @@ def forgetting_contexts(rng: random.Random, distance: int) -> tuple[list[str], l
     for first in (0, 1):
         second = 1 - first
         subject = memory.SUBJECT_TEMPLATE.format(name=rng.choice(names[first]), job=rng.choice(memory.JOBS))
-        filler = memory.filler_of_length(rng, distance) if distance else ""
+        filler = memory.filler_of_length(rng, distance, for_probes=True) if distance else ""
         prompts.append(memory.STORY_START + memory.join(subject, filler) + " ")
         truths.append(first)
         action = f"{memory.PRONOUNS[first]} {rng.choice(memory.PRONOUN_ACTIONS)}."
         switch = memory.SWITCH_TEMPLATE.format(name=rng.choice(names[second]))
-        lead = memory.filler_of_length(rng, FIRST_GAP)
+        lead = memory.filler_of_length(rng, FIRST_GAP, for_probes=True)
         prompts.append(memory.STORY_START + memory.join(subject, lead, action, switch, filler) + " ")
         truths.append(second)
     return prompts, truths

@@ -1,0 +1,67 @@
+"""Training events: what ``charlstm.train.train`` reports while it runs (it never prints).
+
+The CLI turns them into a progress bar and evaluation lines; tests collect them in lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlstm.config import ModelConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Started:
+    model_config: ModelConfig
+    train_config: TrainConfig
+    parameters: int
+    device: str
+    corpus: str
+    train_chars: int
+    val_chars: int
+    windows_per_epoch: int
+    total_steps: int | None      # None when only a time budget bounds the run
+    start_step: int
+    out_dir: Path
+    notes: tuple[str, ...] = ()  # things the user should know: a shrunk batch, new characters, ...
+
+
+@dataclass(frozen=True)
+class Stepped:
+    step: int
+    loss: float
+    lr: float
+    chars_per_sec: float
+    progress: float              # fraction of the budget spent, 0..1
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    train_loss: float | None     # mean since the previous evaluation (nats/char)
+    val_loss: float | None       # nats/char on the held-out text
+    is_best: bool
+    sample: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+    step: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    reason: str                  # max_steps | epochs | max_time | interrupted | diverged
+    best_val_loss: float | None
+    last_val_loss: float | None
+    elapsed: float
+    out_dir: Path
+    message: str = ""
+
+
+Event = Started | Stepped | Evaluated | Saved | Finished
