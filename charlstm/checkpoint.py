@@ -15,6 +15,7 @@ so a crash at any moment leaves either the old checkpoint or the new one, never 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import suppress
@@ -53,6 +54,28 @@ def save_checkpoint(payload: dict, path: Path | str) -> Path:
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, "charlstm_version": __version__, **payload}
     _write_or_fail(path, lambda handle: _torch_save(to_cpu(payload), handle), "checkpoint")
+    return path
+
+
+def duplicate_checkpoint(source: Path | str, path: Path | str) -> Path:
+    """``path`` becomes an atomic copy of ``source`` (a hard link where possible: no second write)."""
+    source, path = Path(source), Path(path)
+
+    def copy(handle: BinaryIO) -> None:
+        with open(source, "rb") as original:
+            shutil.copyfileobj(original, handle)
+
+    tmp = path.parent / f".{path.name}.{os.getpid()}.link.tmp"
+    try:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        os.link(source, tmp)
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    except OSError:
+        with suppress(OSError):
+            tmp.unlink()
+        _write_or_fail(path, copy, "checkpoint")  # no hard links here: copy the bytes instead
     return path
 
 

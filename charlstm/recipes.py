@@ -7,6 +7,10 @@ it was measured). ``DEMO`` is the same recipe, shortened to the two minutes of `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from charlstm.errors import ConfigError
+
 MEMORY_CORPUS = "builtin:memory"
 MEMORY_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_dim": 32, "dropout": 0.0,
                 "forget_bias": 1.0}
@@ -14,3 +18,20 @@ MEMORY_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 3e-3, "max_time": 600, "
 
 DEMO_MODEL = dict(MEMORY_MODEL)
 DEMO_TRAIN = {**MEMORY_TRAIN, "max_time": 120}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    corpus: str
+    model: dict
+    train: dict
+
+
+# ``charlstm train --recipe NAME``: a corpus plus settings; flags given on the command line still win.
+RECIPES = {"memory": Recipe(MEMORY_CORPUS, MEMORY_MODEL, MEMORY_TRAIN)}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ConfigError(f"unknown --recipe {name!r} (available: {', '.join(sorted(RECIPES))})")
+    return RECIPES[name]

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from charlstm.batching import StreamBatcher, fit_batch_size
-from charlstm.checkpoint import BEST, LAST, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from charlstm.checkpoint import (BEST, LAST, duplicate_checkpoint, load_checkpoint, remove_stale_temporaries,
+                                 save_checkpoint)
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
 from charlstm.errors import CharlstmError, CheckpointError, ConfigError, CorpusError
@@ -350,14 +351,27 @@ class Trainer:
         append_metrics(self.out_dir, record)
         if is_best:  # best.pt first: see the module docstring
             self._save(BEST)
-        self._save(LAST)
+            self._save(LAST, same_as=self.out_dir / BEST)
+        else:
+            self._save(LAST)
         self.emit(Evaluated(step=self.progress.step, train_loss=train_loss, val_loss=val_loss, is_best=is_best,
                             sample=sample, elapsed=self.progress.elapsed))
         return record
 
-    def _save(self, name: str) -> None:
+    def _save(self, name: str, same_as: Path | None = None) -> None:
+        """Write a checkpoint; ``same_as`` names one just written with identical content (linked, not rewritten)."""
+        if same_as is not None:
+            path = duplicate_checkpoint(same_as, self.out_dir / name)
+        else:
+            path = save_checkpoint(self._payload(), self.out_dir / name)
+        if name == LAST:
+            self.saved_step = self.progress.step
+        self.emit(Saved(path=path, step=self.progress.step))
+
+    def _payload(self) -> dict:
+        """Everything sampling and an exact resume need (see charlstm.checkpoint)."""
         state = self.state if isinstance(self.state, tuple) else (self.state,)
-        payload = {
+        return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),
             "model": self.model.state_dict(),
@@ -368,10 +382,6 @@ class Trainer:
             "rng": rng_state(),
             "corpus": self.corpus.recipe(),
         }
-        path = save_checkpoint(payload, self.out_dir / name)
-        if name == LAST:
-            self.saved_step = self.progress.step
-        self.emit(Saved(path=path, step=self.progress.step))
 
     def _write_config(self) -> None:
         resolved = {"model": self.model.config.to_dict(), "train": self.config.to_dict(),

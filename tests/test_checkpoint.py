@@ -110,3 +110,13 @@ def test_resolve_run_directory_and_newest(run, tmp_path):
         ck.resolve_checkpoint(None, root=tmp_path / "nothing")
     with pytest.raises(CheckpointError, match="no such"):
         ck.resolve_checkpoint(tmp_path / "missing.pt")
+
+
+def test_duplicate_is_a_link_and_survives_replacing_the_source(run):
+    """When an evaluation is the best, last.pt is best.pt's twin: linked, not written twice."""
+    ck.duplicate_checkpoint(run / ck.BEST, run / "twin.pt")
+    assert os.stat(run / "twin.pt").st_ino == os.stat(run / ck.BEST).st_ino
+    before = (run / "twin.pt").read_bytes()
+    ck.save_checkpoint({"model": {}}, run / ck.BEST)  # atomic replace: the twin keeps the old bytes
+    assert (run / "twin.pt").read_bytes() == before
+    assert not list(run.glob(".*.tmp"))

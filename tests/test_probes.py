@@ -194,7 +194,7 @@ def memory_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from charlstm.corpus import prepare_corpus
 
-    corpus = prepare_corpus(["builtin:memory:size=30k"], out_dir=tmp_path / "data")
+    corpus = prepare_corpus(["builtin:memory:size=200k"], out_dir=tmp_path / "data")
     train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
     return tmp_path / "run"
 
@@ -274,3 +274,29 @@ def test_memory_cells_finds_a_unit_that_stores_the_cue():
     # filler capitals ("The", "It") also feed it, so it is not perfectly selective, but far above the rest
     assert report.cells[0].selectivity > 2 * report.cells[1].selectivity
     assert report.cells[0].forget_in_filler > 0.99
+
+
+def test_cells_html_escapes_corpus_text():
+    from charlstm.probes.cells import CellsReport, MemoryCell
+    from charlstm.probes.html import cells_page
+
+    text = "<script>alert('x')</script> & \"q\"\n"
+    values = [float(i % 5 - 2) for i in range(len(text))]
+    report = CellsReport(distance=10, cells=[MemoryCell(0, 3, 0.9, 0.99, {"<b>cue</b>": 1.0})],
+                         best_traces={"<b>cue</b>": values}, best_forget={"<b>cue</b>": [0.5] * len(text)},
+                         spans={"<b>cue</b>": (1, 5)}, texts={"<b>cue</b>": text})
+    page = cells_page(report)
+    assert "<script>" not in page and "<b>cue</b>" not in page
+    assert "&lt;" in page and "&amp;" in page and "&lt;b&gt;cue&lt;/b&gt;" in page
+    assert page.count("<span title=") == len(text) and "⏎" in page
+    assert "http" not in page  # self-contained: loads nothing
+
+
+def test_probe_command_writes_the_html_page(memory_run, tmp_path):
+    out = tmp_path / "cells.html"
+    result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "cells", "--distances", "30",
+                                      "--html", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<!doctype html>")
+    result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "context", "--html", str(out)])
+    assert result.exit_code == 1 and "--suite cells" in result.stderr

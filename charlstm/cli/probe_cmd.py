@@ -50,6 +50,8 @@ def probe(
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
                                            max=1_000_000)] = 2000,
     as_json: Annotated[bool, typer.Option("--json", help="Every figure as JSON on stdout.")] = False,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the cells suite as an HTML page "
+                                                                    "(each character tinted by the memory cell).")] = None,
     device: DeviceOption = "cpu",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
@@ -91,13 +93,27 @@ def probe(
             chosen = ["cue-swap", "forgetting"] if trained_on_memory else ["context"]
             if trained_on_memory and model.config.cell == "lstm":
                 chosen.append("cells")
+        if html_out is not None and "cells" not in chosen:
+            raise ProbeError("--html draws the cells suite; add --suite cells")
         results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
-                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json))
+                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json, html_out))
     if as_json:
         print_json(results)
 
 
-def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet) -> dict:
+def write_html(report, path: Path) -> None:
+    from charlstm.errors import ProbeError
+    from charlstm.probes.html import cells_page
+
+    try:
+        path.write_text(cells_page(report), encoding="utf-8")
+    except OSError as error:
+        raise ProbeError(f"cannot write {path} ({error.strerror or error})") from None
+    console.print(f"wrote {path}")
+
+
+def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet,
+               html_out=None) -> dict:
     from charlstm.probes import context_usage, cue_swap, custom, forgetting
 
     out: dict = {}
@@ -118,6 +134,8 @@ def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, s
 
             report = cells.memory_cells(model, vocab, cue_swap.language_probe(), distance=(distances or (100,))[-1])
             out["cells"] = report.to_dict()
+            if html_out is not None:
+                write_html(report, html_out)
             if not quiet:
                 render_cells(report)
         if "context" in chosen:

@@ -130,6 +130,9 @@ def train(
                                                       rich_help_panel=RUN)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.",
                                             rich_help_panel=RUN)] = False,
+    recipe: Annotated[Optional[str], typer.Option(help="Start from named settings: memory (the recipe for the "
+                                                       "built-in memory corpus); flags still win.",
+                                                  rich_help_panel=RUN)] = None,
     cell: Annotated[Optional[str], _model("cell", "Recurrent cell: lstm, gru or rnn.")] = None,
     num_layers: Annotated[Optional[int], _model("num_layers", "Stacked recurrent layers.")] = None,
     hidden_size: Annotated[Optional[int], _model("hidden_size", "Units per layer.")] = None,
@@ -170,18 +173,23 @@ def train(
         charlstm train corpus.txt
         charlstm train ../shared/data/tinyshakespeare.txt --max-time 600
         charlstm train books/ --num-layers 3 --hidden-size 768 --epochs 20
-        charlstm train builtin:memory --max-time 300 --out checkpoints/memory
+        charlstm train --recipe memory
         charlstm train --resume --out checkpoints/corpus
         charlstm train lyrics.txt --init-from checkpoints/corpus --lr 5e-4
     """
     from charlstm.checkpoint import resolve_checkpoint
     from charlstm.corpus import corpus_name
+    from charlstm.recipes import get_recipe
     from charlstm.rundir import saved_corpus
     from charlstm.train import train as run_training
 
     given = locals()
     model_options = {f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None}
     train_options = {f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None}
+    chosen = get_recipe(recipe) if recipe else None
+    if chosen is not None:  # the recipe's settings, then whatever was given on the command line
+        model_options = {**chosen.model, **model_options}
+        train_options = {**chosen.train, **train_options}
     if corpus:
         inputs, settings = corpus, {}
     elif resume and out is not None:
@@ -189,8 +197,8 @@ def train(
         inputs = settings.pop("inputs")
         note(f"resuming on the run's own corpus: {', '.join(inputs)}")
     else:
-        inputs, settings = ["builtin:memory"], {}
-        note("no corpus given: using the built-in memory corpus (builtin:memory)")
+        inputs, settings = [chosen.corpus if chosen else "builtin:memory"], {}
+        note(f"no corpus given: using {inputs[0]}")
     out = out or Path("checkpoints") / corpus_name(inputs)
     if init_from is not None:
         init_from = resolve_checkpoint(init_from)

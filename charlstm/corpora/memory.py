@@ -15,12 +15,13 @@ pieces with a seed never used for training, so a probe's filler is text the mode
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-2"
+GENERATOR_VERSION = "memory-3"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
@@ -72,6 +73,11 @@ _COMPLEMENTS = (
     "before dawn", "near the station", "for a whole week", "by the end of the summer", "on most evenings",
     "after lunch", "at the weekend", "in the old town", "without any warning", "once again",
 )
+_TINY_SENTENCES = (
+    "Yes.", "Well.", "Indeed.", "Quite so.", "Snow fell.", "Rain fell.", "Birds sang.", "Bells rang.",
+    "Night fell.", "Time passed.", "All was calm.", "Days went by.", "Clouds came.", "Wind blew.",
+    "Dogs barked.", "Nothing moved.", "Leaves fell.", "Frost came.",
+)
 _SHORT_SENTENCES = (
     "It rained all day.", "Nothing much happened.", "The days grew longer.", "It was a calm evening.",
     "Everyone was busy.", "The tea was too hot.", "Time passed slowly.", "It snowed in the night.",
@@ -81,25 +87,39 @@ _SHORT_SENTENCES = (
 
 @dataclass(frozen=True)
 class GapDistribution:
-    """How much filler separates a cue from its target, as a mixture chosen for learnability."""
+    """How much filler separates a cue from its target, as a mixture chosen for learnability.
 
-    adjacent: float = 0.5    # no filler at all: teaches the association itself
-    one: float = 0.3         # one sentence: teaches carrying it a little way
-    max: int = 8             # the rest: 2..max sentences, uniformly (beyond 300 characters)
+    With ``longest`` > 0 (the default), gaps are measured in characters: a share ``adjacent`` has none,
+    the rest are log-uniform between 4 and ``longest`` characters, so short gaps (which teach the model to
+    hold a cue a little longer than it already can) are common and long ones still occur. With
+    ``longest`` = 0, gaps are whole sentences: ``adjacent`` none, ``one`` one, the rest 2..``max``.
+    """
+
+    adjacent: float = 0.3
+    one: float = 0.3
+    max: int = 8
+    longest: int = 320
 
     def sample(self, rng: random.Random) -> int:
-        """Number of filler sentences."""
+        """Filler characters (character mode) or sentences (sentence mode)."""
         u = rng.random()
         if u < self.adjacent:
             return 0
+        if self.longest:
+            return int(math.exp(rng.uniform(math.log(4), math.log(self.longest))))
         if u < self.adjacent + self.one or self.max < 2:
             return 1
         return rng.randint(2, self.max)
 
+    def filler(self, rng: random.Random) -> str:
+        amount = self.sample(rng)
+        return filler_of_length(rng, amount) if self.longest else filler(rng, amount)
+
 
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
-           "one": GapDistribution.one, "max": GapDistribution.max, "language": 0.6}
+           "one": GapDistribution.one, "max": GapDistribution.max, "longest": GapDistribution.longest,
+           "language": 0.6}
 
 
 def check_options(values: dict) -> None:
@@ -111,6 +131,8 @@ def check_options(values: dict) -> None:
         raise CorpusError("builtin:memory: language is a share in [0, 1]")
     if values["max"] < 1:
         raise CorpusError("builtin:memory: max must be at least 1 sentence")
+    if values["longest"] != 0 and not 4 <= values["longest"] <= 10_000:
+        raise CorpusError("builtin:memory: longest is 0 (gaps in sentences) or 4..10000 characters")
 
 
 def _compose(rng: random.Random) -> str:
@@ -133,17 +155,27 @@ def filler_sentence(rng: random.Random, for_probes: bool = False) -> str:
             return sentence
 
 
+def tiny_sentence(rng: random.Random, at_most: int, for_probes: bool = False) -> str:
+    """A very short sentence of at most ``at_most`` characters (the shortest one if none is that short):
+    they let a gap of a few characters still be made of whole sentences."""
+    pool = [s for s in _TINY_SENTENCES if reserved_for_probes(s) == for_probes]
+    fitting = [s for s in pool if len(s) <= at_most]
+    return rng.choice(fitting) if fitting else min(pool, key=len)
+
+
 def filler(rng: random.Random, sentences: int, for_probes: bool = False) -> str:
     """``sentences`` neutral sentences joined by spaces ("" for zero)."""
     return " ".join(filler_sentence(rng, for_probes) for _ in range(sentences))
 
 
 def filler_of_length(rng: random.Random, chars: int, for_probes: bool = False) -> str:
-    """Whole filler sentences totalling about ``chars`` characters (the first that reaches it)."""
+    """Whole filler sentences totalling about ``chars`` characters (short ones near the end, so small
+    gaps stay small)."""
     parts: list[str] = []
     total = 0
     while total < chars:
-        parts.append(filler_sentence(rng, for_probes))
+        remaining = chars - total
+        parts.append(filler_sentence(rng, for_probes) if remaining >= 24 else tiny_sentence(rng, remaining, for_probes))
         total += len(parts[-1]) + 1
     return " ".join(parts)
 
@@ -154,8 +186,7 @@ def join(*sentences: str) -> str:
 
 def language_story(rng: random.Random, gaps: GapDistribution) -> str:
     country, language = rng.choice(COUNTRIES)
-    return join(CUE_TEMPLATE.format(country=country), filler(rng, gaps.sample(rng)),
-                f"{LANGUAGE_QUERY}{language}.")
+    return join(CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}.")
 
 
 def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
@@ -166,18 +197,19 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
     second_name = rng.choice([n for n in names[second] if n != first_name])
     return join(
         SUBJECT_TEMPLATE.format(name=first_name, job=rng.choice(JOBS)),
-        filler(rng, gaps.sample(rng)),
+        gaps.filler(rng),
         f"{PRONOUNS[first]} {rng.choice(PRONOUN_ACTIONS)}.",
         SWITCH_TEMPLATE.format(name=second_name),
-        filler(rng, gaps.sample(rng)),
+        gaps.filler(rng),
         f"{PRONOUNS[second]} {rng.choice(PRONOUN_ACTIONS)}.",
     )
 
 
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
-                    one: float = GapDistribution.one, max: int = GapDistribution.max, language: float = 0.6) -> str:
+                    one: float = GapDistribution.one, max: int = GapDistribution.max,
+                    longest: int = GapDistribution.longest, language: float = 0.6) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
-    gaps = GapDistribution(adjacent=adjacent, one=one, max=max)
+    gaps = GapDistribution(adjacent=adjacent, one=one, max=max, longest=longest)
     rng = random.Random(seed)
     lines: list[str] = []
     total = 0

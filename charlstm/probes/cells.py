@@ -81,10 +81,12 @@ class CellsReport:
     best_traces: dict[str, list[float]]
     best_forget: dict[str, list[float]]
     spans: dict[str, tuple[int, int]]   # per cue: (end of cue, start of query) character positions
+    texts: dict[str, str] = field(default_factory=dict)   # per cue: the context the traces run along
 
     def to_dict(self) -> dict:
         return {"distance": self.distance, "cells": [cell.__dict__ for cell in self.cells],
-                "best_traces": self.best_traces, "best_forget": self.best_forget, "spans": self.spans}
+                "best_traces": self.best_traces, "best_forget": self.best_forget, "spans": self.spans,
+                "texts": self.texts}
 
 
 def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, samples: int = 3,
@@ -124,4 +126,5 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
         distance=distance, cells=cells,
         best_traces={label: r.cell[:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
         best_forget={label: r.gates["forget"][:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
-        spans={label: (cue_end, query_start) for label, (_, cue_end, query_start) in first.items()})
+        spans={label: (cue_end, query_start) for label, (_, cue_end, query_start) in first.items()},
+        texts={label: r.text for label, (r, _, _) in first.items()})
