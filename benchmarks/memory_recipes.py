@@ -2,7 +2,8 @@
 
 Each recipe trains from scratch for the same wall-clock budget, then the cue-swap probe ("I grew up in
 France. <fresh filler> I speak fluent ___", 14 countries, distances 0..800) and the forgetting probe
-measure it. One row per recipe:
+measure it, with fresh filler (new draws like the training filler) and with unseen filler (sentences no
+generated corpus contains). One row per recipe:
 
     python benchmarks/memory_recipes.py --time 600 final rnn     # the recommended recipe vs a vanilla RNN
     python benchmarks/memory_recipes.py --list                   # every recipe tried, with its settings
@@ -22,7 +23,7 @@ from pathlib import Path
 from charlstm import recipes
 from charlstm.checkpoint import load_model
 from charlstm.corpus import prepare_corpus
-from charlstm.probes.cue_swap import language_probe, run_cue_swap
+from charlstm.probes.cue_swap import language_probe, run_cue_swap, training_filler
 from charlstm.probes.forgetting import run_forgetting
 from charlstm.train import train
 
@@ -47,6 +48,10 @@ RECIPES = {
     "dense-fb3": ("builtin:memory:adjacent=0.4,one=0.4,max=4,longest=0,language=0.8", {"forget_bias": 3.0}, {}),
     "loggap": ("builtin:memory:adjacent=0.3,longest=320,language=0.8", {}, {}),
     "loggap-fb2": ("builtin:memory:adjacent=0.3,longest=320,language=0.8", {"forget_bias": 2.0}, {}),
+    "pool300": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {}, {}),
+    "pool2000": ("builtin:memory:adjacent=0.3,longest=320,pool=2000,language=0.8", {}, {}),
+    "pool100": ("builtin:memory:adjacent=0.3,longest=320,pool=100,language=0.8", {}, {}),
+    "pool300-mix": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.6", {}, {}),
     "fb5-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 5.0}, {"seq_len": 200}),
     "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
     "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),
@@ -68,13 +73,17 @@ def run_recipe(name: str, seconds: float | None, chars: int | None, workdir: Pat
     started = time.perf_counter()
     result = train(corpus, workdir / name, model=model, config=config, overwrite=True)
     trained = time.perf_counter() - started
-    net, vocab, _, _ = load_model(workdir / name)
-    swap = run_cue_swap(net, vocab, language_probe(distances=DISTANCES, samples=4))
-    forget = run_forgetting(net, vocab, distances=(0, 100, 400), samples=8)
+    net, vocab, payload, _ = load_model(workdir / name)
+    fresh = training_filler(payload["corpus"]["inputs"])
+    swap = run_cue_swap(net, vocab, language_probe(distances=DISTANCES, samples=4, filler=fresh))
+    unseen = run_cue_swap(net, vocab, language_probe(distances=DISTANCES, samples=4))
+    forget = run_forgetting(net, vocab, distances=(0, 100, 400), samples=8, filler=fresh)
     return {"recipe": name, "corpus": corpus_spec, "model": model, "train": {k: v for k, v in config.items()
                                                                             if k not in BASE_TRAIN or BASE_TRAIN[k] != v},
             "steps": result.step, "seconds": round(trained), "val_loss": result.best_val_loss,
             "accuracy": {row.distance: row.accuracy for row in swap.rows}, "memory_span": swap.memory_span,
+            "unseen_accuracy": {row.distance: row.accuracy for row in unseen.rows},
+            "unseen_memory_span": unseen.memory_span,
             "after_switch": {row.distance: row.accuracy_after for row in forget.rows},
             "before_switch": {row.distance: row.accuracy_before for row in forget.rows}}
 
@@ -102,9 +111,11 @@ def main() -> None:
         for name in args.recipes:
             row = run_recipe(name, args.time, int(args.chars) if args.chars else None, workdir)
             accuracy = " ".join(f"{row['accuracy'][d]:5.0%}" for d in DISTANCES)
+            unseen = " ".join(f"{row['unseen_accuracy'][d]:5.0%}" for d in DISTANCES)
             after = "/".join(f"{v:.0%}" for v in row["after_switch"].values())
             print(f"{name:<14}{row['steps']:>5}  {row['val_loss']:.3f} {accuracy}  {str(row['memory_span']):>4}  {after}",
                   flush=True)
+            print(f"{'  unseen filler':<27} {unseen}  {str(row['unseen_memory_span']):>4}", flush=True)
             if args.json:
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(row) + "\n")

@@ -48,10 +48,12 @@ class DemoResult:
     completions: list[Completion]
 
 
-def language_completions(model: CharRNN, vocab: Vocab, countries=DEMO_COUNTRIES, filler_chars: int = 60,
+def language_completions(model: CharRNN, vocab: Vocab, corpus_inputs: list[str] | None = None,
+                         countries=DEMO_COUNTRIES, filler_chars: int = 60,
                          seed: int = memory.PROBE_SEED) -> list[Completion]:
-    """Cue, fresh filler (never seen in training), query; every language scored as the continuation."""
-    probe = cue_swap.language_probe()
+    """Cue, fresh filler (drawn like the training filler, with a seed never used for training), query;
+    every language scored as the continuation."""
+    probe = cue_swap.language_probe(filler=cue_swap.training_filler(corpus_inputs))
     filler = probe.filler(random.Random(seed), filler_chars) if filler_chars else ""
     cues = [cue for cue in probe.cues if cue.label in countries]
     prompts = [cue_swap.context(probe, cue, filler) for cue in cues]
@@ -66,14 +68,14 @@ def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | st
              max_time: float | None = None, device: str = "auto", on_event: Callable[[Any], Any] | None = None,
              stop_event: threading.Event | None = None) -> DemoResult:
     """Train with the demo recipe (replacing an earlier demo run), then sample and probe the best model."""
-    corpus = prepare_corpus(["builtin:memory"], out_dir=data_dir)
+    corpus = prepare_corpus([recipes.MEMORY_CORPUS], out_dir=data_dir)
     config = {**recipes.DEMO_TRAIN, "device": device}
     if max_time is not None:
         config["max_time"] = max_time
     result = train(corpus, out_dir, model=recipes.DEMO_MODEL, config=config, overwrite=True,
                    on_event=on_event, stop_event=stop_event)
-    model, vocab, _, path = load_model(out_dir, device="cpu")
+    model, vocab, payload, path = load_model(out_dir, device="cpu")
     text = sample_text(model, vocab, 300, prime=memory.CUE_TEMPLATE.format(country="Japan") + " ",
                        options=SamplingOptions(temperature=0.8), seed=0)
     return DemoResult(training=result, checkpoint=path, sample=text,
-                      completions=language_completions(model, vocab))
+                      completions=language_completions(model, vocab, payload["corpus"]["inputs"]))

@@ -61,7 +61,7 @@ def demo(
     console.print(table)
     console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
                   f"(chance: 1 in {len(languages)}). Filler between cue and question: "
-                  f"{len(result.completions[0].filler)} characters of sentences it never saw in training.")
+                  f"{len(result.completions[0].filler)} characters, drawn with a seed never used in training.")
     console.print("Next: charlstm sample checkpoints/demo --prime \"I grew up in Spain. \"   |   charlstm train corpus.txt")
     if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)

@@ -45,6 +45,9 @@ def probe(
                                                       "(default: the run's own validation text).")] = None,
     distances: Annotated[Optional[str], typer.Option(help="Filler distances, e.g. 0,25,50,100,200,400,800.")] = None,
     contexts: Annotated[Optional[str], typer.Option(help="Context sizes k for the context suite.")] = None,
+    filler: Annotated[str, typer.Option(help="Memory-corpus filler: fresh (new draws like the training filler, "
+                                             "a seed never used for training) or unseen (sentences no "
+                                             "generated corpus contains).")] = "fresh",
     samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
                                          min=1, max=1000)] = 4,
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
@@ -96,7 +99,8 @@ def probe(
         if html_out is not None and "cells" not in chosen:
             raise ProbeError("--html draws the cells suite; add --suite cells")
         results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
-                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json, html_out))
+                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json, html_out,
+                                  filler))
     if as_json:
         print_json(results)
 
@@ -113,26 +117,31 @@ def write_html(report, path: Path) -> None:
 
 
 def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet,
-               html_out=None) -> dict:
+               html_out=None, filler_kind: str = "fresh") -> dict:
     from charlstm.probes import context_usage, cue_swap, custom, forgetting
 
     out: dict = {}
     distance_args = {"distances": distances} if distances else {}
+    filler = cue_swap.filler_for(filler_kind, (payload.get("corpus") or {}).get("inputs"))
     with console.status("probing...", spinner="dots"):
         if "cue-swap" in chosen:
-            report = cue_swap.run_cue_swap(model, vocab, cue_swap.language_probe(samples=samples, **distance_args))
+            probe_spec = cue_swap.language_probe(samples=samples, filler=filler, **distance_args)
+            report = cue_swap.run_cue_swap(model, vocab, probe_spec)
+            report.name = f"cue-swap ({filler_kind} filler)"
             out["cue-swap"] = report.to_dict()
             if not quiet:
                 render_cue_swap(report)
         if "forgetting" in chosen:
-            report = forgetting.run_forgetting(model, vocab, samples=max(1, samples * 2), **distance_args)
+            report = forgetting.run_forgetting(model, vocab, samples=max(1, samples * 2), filler=filler,
+                                               **distance_args)
             out["forgetting"] = report.to_dict()
             if not quiet:
                 render_forgetting(report)
         if "cells" in chosen:
             from charlstm.probes import cells
 
-            report = cells.memory_cells(model, vocab, cue_swap.language_probe(), distance=(distances or (100,))[-1])
+            report = cells.memory_cells(model, vocab, cue_swap.language_probe(filler=filler),
+                                        distance=(distances or (100,))[-1])
             out["cells"] = report.to_dict()
             if html_out is not None:
                 write_html(report, html_out)

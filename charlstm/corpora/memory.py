@@ -15,17 +15,20 @@ pieces with a seed never used for training, so a probe's filler is text the mode
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import zlib
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-3"
+GENERATOR_VERSION = "memory-4"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
 PROBE_SEED = 987_654_321
+# The fixed pool of filler sentences (option ``pool``) is drawn with this seed, whatever the corpus seed.
+POOL_SEED = 4242
 
 COUNTRIES: tuple[tuple[str, str], ...] = (
     ("France", "French"), ("Germany", "German"), ("Spain", "Spanish"), ("Italy", "Italian"),
@@ -99,6 +102,7 @@ class GapDistribution:
     one: float = 0.3
     max: int = 8
     longest: int = 320
+    pool: int = 0   # > 0: filler sentences come from a fixed pool of this many (0: the whole grammar)
 
     def sample(self, rng: random.Random) -> int:
         """Filler characters (character mode) or sentences (sentence mode)."""
@@ -113,13 +117,14 @@ class GapDistribution:
 
     def filler(self, rng: random.Random) -> str:
         amount = self.sample(rng)
-        return filler_of_length(rng, amount) if self.longest else filler(rng, amount)
+        pool = sentence_pool(self.pool) if self.pool else None
+        return filler_of_length(rng, amount, pool=pool) if self.longest else filler(rng, amount, pool=pool)
 
 
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
            "one": GapDistribution.one, "max": GapDistribution.max, "longest": GapDistribution.longest,
-           "language": 0.6}
+           "pool": GapDistribution.pool, "language": 0.6}
 
 
 def check_options(values: dict) -> None:
@@ -131,6 +136,8 @@ def check_options(values: dict) -> None:
         raise CorpusError("builtin:memory: language is a share in [0, 1]")
     if values["max"] < 1:
         raise CorpusError("builtin:memory: max must be at least 1 sentence")
+    if not 0 <= values["pool"] <= 5000:
+        raise CorpusError("builtin:memory: pool is 0 (the whole grammar) or 1..5000 sentences")
     if values["longest"] != 0 and not 4 <= values["longest"] <= 10_000:
         raise CorpusError("builtin:memory: longest is 0 (gaps in sentences) or 4..10000 characters")
 
@@ -148,11 +155,23 @@ def reserved_for_probes(sentence: str) -> bool:
     return zlib.crc32(sentence.encode()) % 10 == 0
 
 
-def filler_sentence(rng: random.Random, for_probes: bool = False) -> str:
+def filler_sentence(rng: random.Random, for_probes: bool = False, pool: tuple[str, ...] | None = None) -> str:
+    if pool:
+        return rng.choice(pool)
     while True:
         sentence = _compose(rng)
         if reserved_for_probes(sentence) == for_probes:
             return sentence
+
+
+@functools.lru_cache(maxsize=8)
+def sentence_pool(size: int) -> tuple[str, ...]:
+    """``size`` distinct filler sentences drawn once from the grammar (a fixed seed, never probe-reserved)."""
+    rng = random.Random(POOL_SEED)
+    pool: dict[str, None] = {}
+    while len(pool) < size:
+        pool[filler_sentence(rng)] = None
+    return tuple(pool)
 
 
 def tiny_sentence(rng: random.Random, at_most: int, for_probes: bool = False) -> str:
@@ -163,20 +182,22 @@ def tiny_sentence(rng: random.Random, at_most: int, for_probes: bool = False) ->
     return rng.choice(fitting) if fitting else min(pool, key=len)
 
 
-def filler(rng: random.Random, sentences: int, for_probes: bool = False) -> str:
+def filler(rng: random.Random, sentences: int, for_probes: bool = False, pool: tuple[str, ...] | None = None) -> str:
     """``sentences`` neutral sentences joined by spaces ("" for zero)."""
-    return " ".join(filler_sentence(rng, for_probes) for _ in range(sentences))
+    return " ".join(filler_sentence(rng, for_probes, pool) for _ in range(sentences))
 
 
-def filler_of_length(rng: random.Random, chars: int, for_probes: bool = False) -> str:
+def filler_of_length(rng: random.Random, chars: int, for_probes: bool = False,
+                     pool: tuple[str, ...] | None = None) -> str:
     """Whole filler sentences totalling about ``chars`` characters (short ones near the end, so small
     gaps stay small)."""
     parts: list[str] = []
-    total = 0
+    total = 0  # length of " ".join(parts)
     while total < chars:
-        remaining = chars - total
-        parts.append(filler_sentence(rng, for_probes) if remaining >= 24 else tiny_sentence(rng, remaining, for_probes))
-        total += len(parts[-1]) + 1
+        remaining = chars - total - (1 if parts else 0)
+        parts.append(filler_sentence(rng, for_probes, pool) if remaining >= 24
+                     else tiny_sentence(rng, remaining, for_probes))
+        total += len(parts[-1]) + (1 if len(parts) > 1 else 0)
     return " ".join(parts)
 
 
@@ -207,9 +228,10 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
 
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
                     one: float = GapDistribution.one, max: int = GapDistribution.max,
-                    longest: int = GapDistribution.longest, language: float = 0.6) -> str:
+                    longest: int = GapDistribution.longest, pool: int = GapDistribution.pool,
+                    language: float = 0.6) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
-    gaps = GapDistribution(adjacent=adjacent, one=one, max=max, longest=longest)
+    gaps = GapDistribution(adjacent=adjacent, one=one, max=max, longest=longest, pool=pool)
     rng = random.Random(seed)
     lines: list[str] = []
     total = 0
@@ -220,7 +242,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
         elif kind < language + (1 - language) * 0.75:
             line = pronoun_story(rng, gaps)
         else:
-            line = filler(rng, rng.randint(1, 4))
+            line = filler(rng, rng.randint(1, 4), pool=sentence_pool(pool) if pool else None)
         lines.append(line)
         total += len(line) + 1
     return "\n".join(lines) + "\n"

@@ -16,7 +16,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from charlstm.corpora import memory
+from charlstm.corpora import is_builtin, memory, parse_builtin
+from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.scoring import score_continuations
 from charlstm.vocab import Vocab
@@ -123,13 +124,38 @@ def context(probe: CueSwapProbe, cue: Cue, filler: str) -> str:
 
 
 def memory_filler(rng: random.Random, chars: int) -> str:
-    """Built-in filler from the sentences no generated corpus contains."""
+    """Built-in filler from the sentences no generated corpus contains (the strictest test)."""
     return memory.filler_of_length(rng, chars, for_probes=True)
 
 
-def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4) -> CueSwapProbe:
+def training_filler(corpus_inputs: list[str] | None) -> Filler:
+    """Fresh filler drawn like the model's own training filler (same sentence source, a seed never used
+    for training): the pool of sentences of a ``builtin:memory:pool=N`` corpus, else the whole grammar."""
+    pool = None
+    for spec in corpus_inputs or []:
+        if is_builtin(spec) and parse_builtin(spec).name == "memory":
+            size = dict(parse_builtin(spec).options).get("pool", 0)
+            pool = memory.sentence_pool(size) if size else None
+
+    def filler(rng: random.Random, chars: int) -> str:
+        return memory.filler_of_length(rng, chars, pool=pool)
+    return filler
+
+
+FILLERS = ("fresh", "unseen")
+
+
+def filler_for(kind: str, corpus_inputs: list[str] | None) -> Filler:
+    """``fresh``: new draws from the training filler; ``unseen``: sentences no generated corpus contains."""
+    if kind not in FILLERS:
+        raise ProbeError(f"--filler must be fresh or unseen, not {kind!r}")
+    return training_filler(corpus_inputs) if kind == "fresh" else memory_filler
+
+
+def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4,
+                   filler: Filler = memory_filler) -> CueSwapProbe:
     """Olah's example on the built-in memory corpus: "I grew up in France. ... I speak fluent French."."""
     cues = tuple(Cue(label=country, text=memory.CUE_TEMPLATE.format(country=country), answer=f"{language}.")
                  for country, language in memory.COUNTRIES)
-    return CueSwapProbe(name="cue-swap", cues=cues, query=memory.LANGUAGE_QUERY, filler=memory_filler,
+    return CueSwapProbe(name="cue-swap", cues=cues, query=memory.LANGUAGE_QUERY, filler=filler,
                         distances=distances, samples=samples, prefix=memory.STORY_START)

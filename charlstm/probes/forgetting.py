@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from charlstm.corpora import memory
 from charlstm.model import CharRNN
-from charlstm.probes.cue_swap import DEFAULT_DISTANCES
+from charlstm.probes.cue_swap import DEFAULT_DISTANCES, Filler, memory_filler
 from charlstm.probes.scoring import score_continuations
 from charlstm.vocab import Vocab
 
@@ -41,32 +41,33 @@ class ForgettingReport:
         return {"chance": self.chance, "rows": [row.__dict__ for row in self.rows]}
 
 
-def forgetting_contexts(rng: random.Random, distance: int) -> tuple[list[str], list[int]]:
+def forgetting_contexts(rng: random.Random, distance: int,
+                        filler: Filler = memory_filler) -> tuple[list[str], list[int]]:
     """One 'before' and one 'after' context for each starting gender, with the right pronoun's index."""
     names = (memory.FEMALE_NAMES, memory.MALE_NAMES)
     prompts, truths = [], []
     for first in (0, 1):
         second = 1 - first
         subject = memory.SUBJECT_TEMPLATE.format(name=rng.choice(names[first]), job=rng.choice(memory.JOBS))
-        filler = memory.filler_of_length(rng, distance, for_probes=True) if distance else ""
-        prompts.append(memory.STORY_START + memory.join(subject, filler) + " ")
+        gap = filler(rng, distance) if distance else ""
+        prompts.append(memory.STORY_START + memory.join(subject, gap) + " ")
         truths.append(first)
         action = f"{memory.PRONOUNS[first]} {rng.choice(memory.PRONOUN_ACTIONS)}."
         switch = memory.SWITCH_TEMPLATE.format(name=rng.choice(names[second]))
-        lead = memory.filler_of_length(rng, FIRST_GAP, for_probes=True)
-        prompts.append(memory.STORY_START + memory.join(subject, lead, action, switch, filler) + " ")
+        lead = filler(rng, FIRST_GAP)
+        prompts.append(memory.STORY_START + memory.join(subject, lead, action, switch, gap) + " ")
         truths.append(second)
     return prompts, truths
 
 
 def run_forgetting(model: CharRNN, vocab: Vocab, distances: tuple[int, ...] = DEFAULT_DISTANCES,
-                   samples: int = 8, seed: int = memory.PROBE_SEED) -> ForgettingReport:
+                   samples: int = 8, seed: int = memory.PROBE_SEED, filler: Filler = memory_filler) -> ForgettingReport:
     rng = random.Random(seed)
     rows = []
     for distance in distances:
         prompts, truths = [], []
         for _ in range(samples):
-            more_prompts, more_truths = forgetting_contexts(rng, distance)
+            more_prompts, more_truths = forgetting_contexts(rng, distance, filler)
             prompts += more_prompts
             truths += more_truths
         best = score_continuations(model, vocab, prompts, CANDIDATES).argmax(dim=1).tolist()
