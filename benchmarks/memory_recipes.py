@@ -52,6 +52,8 @@ RECIPES = {
     "pool2000": ("builtin:memory:adjacent=0.3,longest=320,pool=2000,language=0.8", {}, {}),
     "pool100": ("builtin:memory:adjacent=0.3,longest=320,pool=100,language=0.8", {}, {}),
     "pool300-mix": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.6", {}, {}),
+    "pool300-fb2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {"forget_bias": 2.0}, {}),
+    "pool300-seed2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {}, {"seed": 2}),
     "fb5-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 5.0}, {"seq_len": 200}),
     "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
     "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),

@@ -63,3 +63,25 @@ def test_probe_filler_never_appears_in_a_generated_corpus():
     assert len(probe_sentences) > 200
     assert all(memory.reserved_for_probes(s) for s in probe_sentences)
     assert not [s for s in probe_sentences if s in text]
+
+
+def test_repeated_questions_and_sentence_pool():
+    text = memory.generate_corpus(size=100_000, repeat=0.5, pool=50)
+    pairs = dict(memory.COUNTRIES)
+    repeated = 0
+    for line in text.splitlines():
+        cue = re.match(r"I grew up in (\w+)\.", line)
+        if cue:
+            answers = re.findall(r"I speak fluent (\w+)\.", line)
+            assert set(answers) == {pairs[cue.group(1)]}
+            repeated += len(answers) > 1
+    assert repeated > 100
+    composed = {s for s in memory.sentence_pool(50)}
+    assert len(composed) == 50 and not any(memory.reserved_for_probes(s) for s in composed)
+
+
+def test_gaps_in_characters_span_short_and_long():
+    text = memory.generate_corpus(size=300_000)
+    distances = [len(m.group(1)) for m in re.finditer(r"I grew up in \w+\. ?(.*?) ?I speak fluent", text)]
+    assert min(distances) == 0 and max(distances) >= 300
+    assert sum(1 <= d <= 15 for d in distances) > 50  # very short gaps exist: tiny whole sentences

@@ -300,3 +300,16 @@ def test_probe_command_writes_the_html_page(memory_run, tmp_path):
     assert out.read_text().startswith("<!doctype html>")
     result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "context", "--html", str(out)])
     assert result.exit_code == 1 and "--suite cells" in result.stderr
+
+
+def test_fresh_filler_follows_the_training_corpus_and_unseen_filler_is_reserved():
+    pool = memory.sentence_pool(30)
+    fresh = cue_swap.training_filler(["builtin:memory:pool=30"])
+    text = fresh(random.Random(1), 300)
+    sentences = [s + "." for s in text.split(". ") if s]
+    composed = [s.rstrip(".") + "." for s in sentences if len(s) > 20]
+    assert composed and all(s in pool for s in composed)
+    unseen = cue_swap.filler_for("unseen", None)(random.Random(1), 200)
+    assert all(memory.reserved_for_probes(s.rstrip(".") + ".") for s in unseen.split(". ") if len(s) > 20)
+    with pytest.raises(ProbeError, match="fresh or unseen"):
+        cue_swap.filler_for("stale", None)

@@ -59,9 +59,11 @@ def demo(
             cells.append(f"[{style}]{p:.2f}[/]" if style else f"{p:.2f}")
         table.add_row(completion.country, *cells)
     console.print(table)
+    filler = result.completions[0].filler
     console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
-                  f"(chance: 1 in {len(languages)}). Filler between cue and question: "
-                  f"{len(result.completions[0].filler)} characters, drawn with a seed never used in training.")
-    console.print("Next: charlstm sample checkpoints/demo --prime \"I grew up in Spain. \"   |   charlstm train corpus.txt")
+                  f"(chance: 1 in {len(languages)}), across the filler {filler!r} ({len(filler)} characters, "
+                  f"drawn with a seed never used in training).", markup=False)
+    console.print("Next: charlstm train --recipe memory (10 minutes: memory across hundreds of characters), "
+                  "then charlstm probe checkpoints/memory   |   charlstm train corpus.txt", markup=False)
     if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)

@@ -124,7 +124,7 @@ class GapDistribution:
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
            "one": GapDistribution.one, "max": GapDistribution.max, "longest": GapDistribution.longest,
-           "pool": GapDistribution.pool, "language": 0.6}
+           "pool": GapDistribution.pool, "language": 0.6, "repeat": 0.0}
 
 
 def check_options(values: dict) -> None:
@@ -132,6 +132,8 @@ def check_options(values: dict) -> None:
 
     if not (0 <= values["adjacent"] <= 1 and 0 <= values["one"] <= 1 and values["adjacent"] + values["one"] <= 1):
         raise CorpusError("builtin:memory: adjacent and one are shares in [0, 1] summing to at most 1")
+    if not 0 <= values["repeat"] < 1:
+        raise CorpusError("builtin:memory: repeat is a probability in [0, 1)")
     if not 0 <= values["language"] <= 1:
         raise CorpusError("builtin:memory: language is a share in [0, 1]")
     if values["max"] < 1:
@@ -205,9 +207,14 @@ def join(*sentences: str) -> str:
     return " ".join(s for s in sentences if s)
 
 
-def language_story(rng: random.Random, gaps: GapDistribution) -> str:
+def language_story(rng: random.Random, gaps: GapDistribution, repeat: float = 0.0) -> str:
+    """Cue, filler, answer; with probability ``repeat`` the question recurs after more filler (and again),
+    so one cue trains the memory at several distances."""
     country, language = rng.choice(COUNTRIES)
-    return join(CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}.")
+    parts = [CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
+    while rng.random() < repeat:
+        parts += [gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
+    return join(*parts)
 
 
 def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
@@ -229,7 +236,7 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
                     one: float = GapDistribution.one, max: int = GapDistribution.max,
                     longest: int = GapDistribution.longest, pool: int = GapDistribution.pool,
-                    language: float = 0.6) -> str:
+                    language: float = 0.6, repeat: float = 0.0) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
     gaps = GapDistribution(adjacent=adjacent, one=one, max=max, longest=longest, pool=pool)
     rng = random.Random(seed)
@@ -238,7 +245,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
     while total < size:
         kind = rng.random()
         if kind < language:
-            line = language_story(rng, gaps)
+            line = language_story(rng, gaps, repeat)
         elif kind < language + (1 - language) * 0.75:
             line = pronoun_story(rng, gaps)
         else:
