@@ -58,7 +58,8 @@ def language_completions(model: CharRNN, vocab: Vocab, corpus_inputs: list[str] 
     every language scored as the continuation."""
     probe = cue_swap.language_probe(filler=cue_swap.training_filler(corpus_inputs))
     filler = probe.filler(random.Random(seed), filler_chars) if filler_chars else ""
-    cues = [cue for cue in probe.cues if cue.label in countries]
+    by_label = {cue.label: cue for cue in probe.cues}
+    cues = [by_label[country] for country in countries]  # in the order asked for
     prompts = [cue_swap.context(probe, cue, filler) for cue in cues]
     candidates = probe.all_candidates
     scores = score_continuations(model, vocab, prompts, candidates)

@@ -212,7 +212,7 @@ def language_story(rng: random.Random, gaps: GapDistribution, repeat: float = 0.
     so one cue trains the memory at several distances."""
     country, language = rng.choice(COUNTRIES)
     parts = [CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
-    while rng.random() < repeat:
+    while repeat and rng.random() < repeat:  # draws nothing when off, so older corpora stay identical
         parts += [gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
     return join(*parts)
 
