@@ -55,6 +55,12 @@ RECIPES = {
     "pool300-fb2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {"forget_bias": 2.0}, {}),
     "pool300-seed2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {}, {"seed": 2}),
     "fb5-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 5.0}, {"seq_len": 200}),
+    "final-seed1": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, {**recipes.MEMORY_TRAIN, "seed": 1}),
+    # a corpus 30x larger, so stories are not seen again and again: the filler cannot be memorised per story
+    "final-30M": (recipes.MEMORY_CORPUS + ",size=30M", recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
+    "final-h512": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "hidden_size": 512}, recipes.MEMORY_TRAIN),
+    "final-lang09": (recipes.MEMORY_CORPUS.replace("language=0.7", "language=0.9"), recipes.MEMORY_MODEL,
+                     recipes.MEMORY_TRAIN),
     "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
     "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),
     "gru": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "gru"}, recipes.MEMORY_TRAIN),

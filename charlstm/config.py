@@ -66,7 +66,7 @@ class TrainConfig:
     seq_len: int = 100
     batch_size: int = 32
     lr: float = 3e-3
-    weight_decay: float = 0.01
+    weight_decay: float = 0.1
     warmup_steps: int = 100
     # The cosine decay ends at lr * min_lr_ratio when the run's budget is spent.
     min_lr_ratio: float = 0.1

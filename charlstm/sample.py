@@ -18,7 +18,10 @@ from charlstm.model import CharRNN
 from charlstm.runtime import generator_for
 from charlstm.vocab import Vocab
 
-# Fed (not shown) when there is no prime, so the first character has something to follow.
+# Fed (not shown) before every text read from a fresh, zero state. Training carries the state from
+# window to window, so a model almost never sees a zero state in mid-line: from one, "ROMEO:" made a
+# Shakespeare model babble "&X$Q..." while "\nROMEO:" made it start a speech. A start character puts the
+# model where texts begin, at the start of a line.
 START_CHARS = ("\n", " ")
 
 
@@ -63,6 +66,11 @@ def start_id(vocab: Vocab) -> int:
     return 0
 
 
+def context_ids(vocab: Vocab, text: str) -> torch.Tensor:
+    """The ids to feed from a zero state for ``text``: the start character, then the text."""
+    return torch.cat([torch.tensor([start_id(vocab)]), vocab.encode(text)])
+
+
 @torch.no_grad()
 def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
              options: SamplingOptions = SamplingOptions(), seed: int = 0) -> Iterator[str]:
@@ -71,7 +79,7 @@ def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
         raise ConfigError(f"--length must be >= 0, not {length}")
     device = next(model.parameters()).device
     model.eval()
-    prime_ids = vocab.encode(prime) if prime else torch.tensor([start_id(vocab)])
+    prime_ids = context_ids(vocab, prime)
     generator = generator_for(seed, torch.device("cpu"))
     logits, state = model(prime_ids.view(1, -1).to(device))
     for position in range(length):

@@ -24,8 +24,9 @@ MEMORY_VOCAB = Vocab.from_text(memory.generate_corpus(size=200_000))
 
 
 def hand_logprob(model, vocab, prompt: str, candidate: str) -> float:
-    """log P(candidate | prompt) one character at a time, from the full text each time: the definition."""
-    total, text = 0.0, prompt
+    """log P(candidate | prompt) one character at a time, from the full text each time: the definition
+    (every text read from a zero state starts with the start character, a newline here)."""
+    total, text = 0.0, "\n" + prompt
     for char in candidate:
         logits, _ = model(vocab.encode(text).view(1, -1))
         total += math.log(torch.softmax(logits[0, -1].double(), -1)[vocab.index(char)].item())
@@ -42,7 +43,7 @@ def test_scoring_is_exact(cell):
     scores = score_continuations(model, vocab, prompts, candidates, batch_size=3)  # crosses a batch border
     for p, prompt in enumerate(prompts):
         for c, candidate in enumerate(candidates):
-            expected = hand_logprob(model, vocab, prompt or "\n", candidate)
+            expected = hand_logprob(model, vocab, prompt, candidate)
             assert scores[p, c].item() == pytest.approx(expected, abs=1e-4)
     assert continuation_logprobs(model, vocab, "a", ["cat."])[0] == pytest.approx(scores[1, 0].item(), abs=1e-5)
 
@@ -239,9 +240,10 @@ def test_cell_trace_reproduces_the_fused_lstm():
     vocab = Vocab.from_text("abc .")
     model = tiny_model(len(vocab), num_layers=2, forget_bias=1.0)
     result = trace(model, vocab, "abc. cab.")
+    assert result.cell.shape[0] == 9   # the start character (' ' in this vocabulary) is fed, not traced
     with torch.no_grad():
-        output, (h, c) = model.core(model.embedding(vocab.encode("abc. cab.")).view(1, 9, -1))
-    assert torch.allclose(result.hidden[:, -1], output[0], atol=1e-5)   # top layer, every step
+        output, (h, c) = model.core(model.embedding(vocab.encode(" abc. cab.")).view(1, 10, -1))
+    assert torch.allclose(result.hidden[:, -1], output[0, 1:], atol=1e-5)   # top layer, every step
     assert torch.allclose(result.cell[-1], c[:, 0], atol=1e-5)          # every layer, last step
     assert set(result.gates) == {"input", "forget", "cell", "output"}
     assert 0 <= float(result.gates["forget"].min()) and float(result.gates["forget"].max()) <= 1

@@ -54,13 +54,35 @@ def test_top_k_and_top_p_restrict_the_support():
 
 
 def test_greedy_is_argmax_and_matches_rerunning_the_whole_text(model):
-    # The prime is fed once and the state carried: identical to re-running everything each step.
-    text = "abc"
-    streamed = sample_text(model, VOCAB, 15, prime=text, options=SamplingOptions(greedy=True))
+    # The prime is fed once (after the start character, a newline) and the state carried: identical to
+    # re-running everything each step.
+    streamed = sample_text(model, VOCAB, 15, prime="abc", options=SamplingOptions(greedy=True))
+    text = "\nabc"
     for char in streamed:
         logits, _ = model(VOCAB.encode(text).view(1, -1))
         assert VOCAB.chars[int(logits[0, -1].argmax())] == char
         text += char
+
+
+def test_a_prime_reads_as_the_start_of_a_line():
+    """A prime is fed after a newline, not from a bare zero state (which a model trained with carried state
+    almost never sees mid-line). Taught '\nab' and, from a bare zero state, 'ac', the model must continue
+    the prime 'a' with 'b'."""
+    from charlstm.config import ModelConfig
+    from charlstm.model import CharRNN
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=len(VOCAB), num_layers=1, hidden_size=16, embedding_dim=8, dropout=0.0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for _ in range(100):
+        for text in ("\nab", "ac"):
+            ids = VOCAB.encode(text)
+            logits, _ = model(ids[:-1].view(1, -1))
+            loss = torch.nn.functional.cross_entropy(logits[0], ids[1:])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    assert sample_text(model, VOCAB, 1, prime="a", options=SamplingOptions(greedy=True)) == "b"
 
 
 def test_stream_yields_one_character_at_a_time(model):

@@ -20,6 +20,7 @@ import torch
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context
+from charlstm.sample import context_ids
 from charlstm.vocab import Vocab
 
 GATES = ("input", "forget", "cell", "output")   # nn.LSTM's packing order: i, f, g, o
@@ -35,12 +36,13 @@ class Trace:
 
 @torch.no_grad()
 def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
-    """Step an LSTM through ``text`` from a zero state, keeping every gate (eval mode: no dropout)."""
+    """Step an LSTM through ``text`` after the start character sampling feeds (``sample.START_CHARS``),
+    keeping every gate (eval mode: no dropout); the start character itself is not part of the trace."""
     if model.config.cell != "lstm":
         raise ProbeError(f"the cells probe reads LSTM gates; this model is a {model.config.cell.upper()}")
     model.eval()
     core, hidden_size, layers = model.core, model.config.hidden_size, model.config.num_layers
-    inputs = model.embedding(vocab.encode(text).to(model.embedding.weight.device))   # (T, E)
+    inputs = model.embedding(context_ids(vocab, text).to(model.embedding.weight.device))   # (1 + T, E)
     h = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
     c = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
     cells, hiddens, gates = [], [], {name: [] for name in GATES}
@@ -60,8 +62,8 @@ def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
         hiddens.append(torch.stack(h))
         for name in GATES:
             gates[name].append(torch.stack(step_gates[name]))
-    return Trace(text=text, cell=torch.stack(cells).cpu(), hidden=torch.stack(hiddens).cpu(),
-                 gates={name: torch.stack(v).cpu() for name, v in gates.items()})
+    return Trace(text=text, cell=torch.stack(cells)[1:].cpu(), hidden=torch.stack(hiddens)[1:].cpu(),
+                 gates={name: torch.stack(v)[1:].cpu() for name, v in gates.items()})
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN, State
-from charlstm.sample import start_id
+from charlstm.sample import context_ids
 from charlstm.vocab import Vocab
 
 
@@ -28,8 +28,8 @@ def pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def encode_prompt(vocab: Vocab, prompt: str) -> torch.Tensor:
-    """A prompt's ids; the empty prompt becomes the start character sampling also uses."""
-    return vocab.encode(prompt) if prompt else torch.tensor([start_id(vocab)])
+    """A prompt's ids after the start character that sampling also feeds (see ``sample.START_CHARS``)."""
+    return context_ids(vocab, prompt)
 
 
 def _repeat_rows(state: State, copies: int) -> State:
