@@ -61,6 +61,8 @@ RECIPES = {
     "final-h512": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "hidden_size": 512}, recipes.MEMORY_TRAIN),
     "final-lang09": (recipes.MEMORY_CORPUS.replace("language=0.7", "language=0.9"), recipes.MEMORY_MODEL,
                      recipes.MEMORY_TRAIN),
+    "final-adj05": (recipes.MEMORY_CORPUS.replace("adjacent=0.3", "adjacent=0.5"), recipes.MEMORY_MODEL,
+                    recipes.MEMORY_TRAIN),
     "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
     "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),
     "gru": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "gru"}, recipes.MEMORY_TRAIN),
