@@ -63,7 +63,7 @@ def demo(
     console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
                   f"(chance: 1 in {len(languages)}), across the filler {filler!r} ({len(filler)} characters, "
                   f"drawn with a seed never used in training).", markup=False)
-    console.print("Next: charlstm train --recipe memory (10 minutes: memory across hundreds of characters), "
+    console.print("Next: charlstm train --recipe memory (about 5 minutes: memory across hundreds of characters), "
                   "then charlstm probe checkpoints/memory   |   charlstm train corpus.txt", markup=False)
     if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)
