@@ -27,11 +27,6 @@ def pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, lengths
 
 
-def encode_prompt(vocab: Vocab, prompt: str) -> torch.Tensor:
-    """A prompt's ids after the start character that sampling also feeds (see ``sample.START_CHARS``)."""
-    return context_ids(vocab, prompt)
-
-
 def _repeat_rows(state: State, copies: int) -> State:
     if isinstance(state, tuple):
         return tuple(s.repeat_interleave(copies, dim=1) for s in state)
@@ -42,7 +37,7 @@ def _repeat_rows(state: State, copies: int) -> State:
 def score_continuations(model: CharRNN, vocab: Vocab, prompts: Sequence[str], candidates: Sequence[str],
                         batch_size: int = 64) -> torch.Tensor:
     """log P(candidate | prompt) in nats for every prompt and candidate: a (len(prompts), len(candidates))
-    tensor."""
+    tensor. Each prompt is read from a fresh state after the start character, as sampling reads a prime."""
     if not candidates or any(not c for c in candidates):
         raise ConfigError("candidates must be non-empty strings")
     model.eval()
@@ -53,7 +48,7 @@ def score_continuations(model: CharRNN, vocab: Vocab, prompts: Sequence[str], ca
     mask = torch.arange(width, device=device)[None, :] < cand_lengths[:, None]  # (C, W)
     out = []
     for start in range(0, len(prompts), batch_size):
-        chunk = [encode_prompt(vocab, p) for p in prompts[start:start + batch_size]]
+        chunk = [context_ids(vocab, p) for p in prompts[start:start + batch_size]]
         ids, lengths = pad(chunk)
         logits, state = model.final(ids.to(device), lengths)
         rows = len(chunk)
@@ -84,6 +79,6 @@ def next_char_distribution(model: CharRNN, vocab: Vocab, prompt: str) -> torch.T
     """P(next character | prompt) over the vocabulary, (V,)."""
     model.eval()
     device = next(model.parameters()).device
-    ids = encode_prompt(vocab, prompt)
+    ids = context_ids(vocab, prompt)   # after the start character, as sampling reads a prime
     logits, _ = model.final(ids.view(1, -1).to(device), torch.tensor([len(ids)]))
     return torch.softmax(logits[0].float(), dim=-1).cpu()
