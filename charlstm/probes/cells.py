@@ -93,7 +93,8 @@ class CellsReport:
 
 def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, samples: int = 3,
                  top: int = 8) -> CellsReport:
-    """Rank units by how much the cue determines their cell state at the question, d characters later."""
+    """Rank units by how much of their cell state at the question, d characters later, the cue determines
+    (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
     rng = random.Random(probe.seed)
     finals, labels, forget_means, first = [], [], [], {}
     for sample in range(samples):
@@ -117,7 +118,9 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
     selectivity = torch.where(total > 1e-6, between / total.clamp_min(1e-12), torch.zeros_like(total))
     forget = torch.stack(forget_means).mean(dim=0)
     hidden = model.config.hidden_size
-    ranked = selectivity.argsort(descending=True)[:top].tolist()
+    # Rank by the spread the cue explains (selectivity x between-cue standard deviation): a saturated unit
+    # that barely moves can be perfectly "selective" yet carry nothing worth showing.
+    ranked = (selectivity * between.sqrt()).argsort(descending=True)[:top].tolist()
     cells = [MemoryCell(layer=index // hidden, unit=index % hidden, selectivity=float(selectivity[index]),
                         forget_in_filler=float(forget[index]),
                         value_by_cue={label: float(group_means[k, index]) for k, label in
