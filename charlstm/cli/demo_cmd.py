@@ -45,19 +45,19 @@ def demo(
     console.print(result.sample, markup=False)
     console.rule("memory: I grew up in <country>. <filler> I speak fluent ___")
     languages = list(result.completions[0].probabilities)
+    # One row per country, a few columns: fits an 80-column terminal (14 language columns did not).
     table = Table(show_lines=False)
-    table.add_column("cue")
-    for language in languages:
-        table.add_column(language[:4], justify="right")
+    for column in ("grew up in", "right answer", "P(right)", "model's pick", "runner-up"):
+        table.add_column(column, justify="right" if column == "P(right)" else "left")
     hits = 0
     for completion in result.completions:
-        hits += completion.predicted == completion.expected
-        cells = []
-        for language in languages:
-            p = completion.probabilities[language]
-            style = "bold green" if language == completion.expected else ("red" if language == completion.predicted else "")
-            cells.append(f"[{style}]{p:.2f}[/]" if style else f"{p:.2f}")
-        table.add_row(completion.country, *cells)
+        hit = completion.predicted == completion.expected
+        hits += hit
+        ranked = sorted(completion.probabilities.items(), key=lambda item: -item[1])
+        runner_up = next((f"{lang} {p:.2f}" for lang, p in ranked if lang != completion.predicted), "")
+        pick_style = "bold green" if hit else "red"
+        table.add_row(completion.country, completion.expected, f"{completion.probabilities[completion.expected]:.2f}",
+                      f"[{pick_style}]{completion.predicted}[/]", runner_up)
     console.print(table)
     filler = result.completions[0].filler
     console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
