@@ -117,7 +117,7 @@ class GapDistribution:
 
     def filler(self, rng: random.Random) -> str:
         amount = self.sample(rng)
-        pool = sentence_pool(self.pool) if self.pool else None
+        pool = sentence_pool(self.pool)
         return filler_of_length(rng, amount, pool=pool) if self.longest else filler(rng, amount, pool=pool)
 
 
@@ -167,8 +167,11 @@ def filler_sentence(rng: random.Random, for_probes: bool = False, pool: tuple[st
 
 
 @functools.lru_cache(maxsize=8)
-def sentence_pool(size: int) -> tuple[str, ...]:
-    """``size`` distinct filler sentences drawn once from the grammar (a fixed seed, never probe-reserved)."""
+def sentence_pool(size: int) -> tuple[str, ...] | None:
+    """``size`` distinct filler sentences drawn once from the grammar (a fixed seed, never probe-reserved);
+    None for 0, meaning the whole grammar."""
+    if not size:
+        return None
     rng = random.Random(POOL_SEED)
     pool: dict[str, None] = {}
     while len(pool) < size:
@@ -249,7 +252,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
         elif kind < language + (1 - language) * 0.75:
             line = pronoun_story(rng, gaps)
         else:
-            line = filler(rng, rng.randint(1, 4), pool=sentence_pool(pool) if pool else None)
+            line = filler(rng, rng.randint(1, 4), pool=sentence_pool(pool))
         lines.append(line)
         total += len(line) + 1
     return "\n".join(lines) + "\n"

@@ -131,11 +131,9 @@ def memory_filler(rng: random.Random, chars: int) -> str:
 def training_filler(corpus_inputs: list[str] | None) -> Filler:
     """Fresh filler drawn like the model's own training filler (same sentence source, a seed never used
     for training): the pool of sentences of a ``builtin:memory:pool=N`` corpus, else the whole grammar."""
-    pool = None
-    for spec in corpus_inputs or []:
-        if is_builtin(spec) and parse_builtin(spec).name == "memory":
-            size = dict(parse_builtin(spec).options).get("pool", 0)
-            pool = memory.sentence_pool(size) if size else None
+    specs = [parse_builtin(spec) for spec in corpus_inputs or [] if is_builtin(spec)]
+    sizes = [dict(spec.options).get("pool", 0) for spec in specs if spec.name == "memory"]
+    pool = memory.sentence_pool(sizes[-1] if sizes else 0)
 
     def filler(rng: random.Random, chars: int) -> str:
         return memory.filler_of_length(rng, chars, pool=pool)
