@@ -103,8 +103,7 @@ class Trainer:
         self.model, self.vocab = self._build_model(model_options, checkpoint, init_from)
         self.id_map = _id_map(corpus.vocab, self.vocab)
         self.batcher, self.val_ids = self._layout()
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr,
-                                           weight_decay=self.config.weight_decay)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, self.config.weight_decay), lr=self.config.lr)
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
@@ -180,10 +179,11 @@ class Trainer:
 
     def _restore_training_state(self, checkpoint: dict) -> None:
         """Optimizer, progress, data position, carried state and RNG; ValueError etc. if any is damaged."""
+        if len(checkpoint["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.progress = _checked_progress(checkpoint["progress"])
-        for group in self.optimizer.param_groups:  # a changed --weight-decay applies from now on
-            group["weight_decay"] = self.config.weight_decay
+        self.optimizer.param_groups[0]["weight_decay"] = self.config.weight_decay  # a changed --weight-decay applies
         saved_config = checkpoint.get("train_config") or {}
         same_layout = (saved_config.get("batch_size") == self.config.batch_size
                        and saved_config.get("seq_len") == self.config.seq_len
@@ -387,6 +387,15 @@ class Trainer:
         resolved = {"model": self.model.config.to_dict(), "train": self.config.to_dict(),
                     "corpus": self.corpus.recipe()}
         write_config(self.out_dir, resolved)
+
+
+def parameter_groups(model: CharRNN, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on the weight matrices (embedding, recurrent, head), never on biases, so
+    a deliberate initialisation (the forget-gate bias, chrono biases) is not pulled toward 0 over a run
+    (as nanoGPT's ``configure_optimizers`` does). The decayed group comes first."""
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    vectors = [p for p in model.parameters() if p.dim() < 2]
+    return [{"params": matrices, "weight_decay": weight_decay}, {"params": vectors, "weight_decay": 0.0}]
 
 
 def _checked_progress(data: dict) -> Progress:

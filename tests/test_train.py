@@ -184,3 +184,29 @@ def test_bad_training_options(tmp_path, corpus):
     for bad in ({"lr": -1}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
         with pytest.raises(ConfigError):
             train(corpus, tmp_path, model=TINY_MODEL, config=bad)
+
+
+def test_weight_decay_spares_biases_so_the_forget_bias_survives(tmp_path, corpus):
+    """AdamW decays weight matrices only: with no gradient on them, biases keep their initialisation."""
+    trainer = Trainer(corpus, tmp_path / "run", TINY_MODEL, {**TINY_TRAIN, "weight_decay": 0.5}, False, None,
+                      lambda e: None)
+    decayed, spared = trainer.optimizer.param_groups
+    assert decayed["weight_decay"] == 0.5 and spared["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() == 1 for p in spared["params"])
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    assert {names[id(p)] for p in spared["params"]} >= {"core.bias_ih_l0", "core.bias_hh_l0", "head.bias"}
+
+
+def test_a_run_saved_with_one_optimizer_group_still_resumes(tmp_path, corpus):
+    """Checkpoints written before biases were spared hold one AdamW group; they resume as they were made."""
+    config = {**TINY_TRAIN, "max_steps": 6, "eval_every": 3}
+    stop = threading.Event()
+    train(corpus, tmp_path / "run", model=TINY_MODEL, config=config,
+          on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 3 else None, stop_event=stop)
+    path = tmp_path / "run" / "last.pt"
+    payload = torch.load(path, weights_only=True)
+    model = Trainer(corpus, tmp_path / "other", TINY_MODEL, config, False, None, lambda e: None).model
+    payload["optimizer"] = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1).state_dict()
+    torch.save(payload, path)
+    result = train(corpus, tmp_path / "run", resume=True, config={"weight_decay": 0.2})
+    assert result.step == 6 and result.reason == "max_steps"

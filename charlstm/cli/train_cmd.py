@@ -143,7 +143,7 @@ def train(
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
-    weight_decay: Annotated[Optional[float], _train("weight_decay", "AdamW weight decay.")] = None,
+    weight_decay: Annotated[Optional[float], _train("weight_decay", "AdamW weight decay on the weight matrices (biases are never decayed).")] = None,
     warmup_steps: Annotated[Optional[int], _train("warmup_steps", "Linear warm-up steps.")] = None,
     grad_clip: Annotated[Optional[float], _train("grad_clip", "Gradient-norm clipping threshold.")] = None,
     max_steps: Annotated[Optional[int], _train("max_steps", "Stop after this many steps.")] = None,
