@@ -125,3 +125,10 @@ def select_streams(state: State, rows: torch.Tensor | slice) -> State:
     if isinstance(state, tuple):
         return tuple(s[:, rows] for s in state)
     return state[:, rows]
+
+
+def repeat_rows(state: State, copies: int) -> State:
+    """Each batch row's state ``copies`` times in a row (rows r*copies .. r*copies + copies - 1 are row r)."""
+    if isinstance(state, tuple):
+        return tuple(s.repeat_interleave(copies, dim=1) for s in state)
+    return state.repeat_interleave(copies, dim=1)

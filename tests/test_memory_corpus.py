@@ -1,7 +1,7 @@
 import random
 import re
 
-from charlstm.corpora import memory
+from charlstm.corpora import memory, unseen
 
 
 def test_deterministic_for_a_seed_and_sized():
@@ -34,13 +34,14 @@ def test_filler_is_neutral():
     rng = random.Random(0)
     banned = {w for pair in memory.COUNTRIES for w in pair} | set(memory.FEMALE_NAMES) | set(memory.MALE_NAMES)
     for _ in range(2000):
-        words = set(re.findall(r"[A-Za-z]+", memory.filler_sentence(rng)))
+        mix = memory.FillerMix(pool=50, variety=0.3, noise=0.3)
+        words = set(re.findall(r"[A-Za-z]+", mix.sentence(rng)))
         assert not words & banned
         assert not words & {"He", "She", "he", "she", "him", "her", "his", "I"}
 
 
-def test_cue_to_target_distances_span_zero_to_over_300():
-    text = memory.generate_corpus(size=300_000)
+def test_cue_to_target_distances_span_zero_to_longest():
+    text = memory.generate_corpus(size=300_000, longest=320)
     distances = []
     for line in text.splitlines():
         match = re.match(r"(I grew up in \w+\.) ?(.*?) ?I speak fluent", line)
@@ -52,17 +53,8 @@ def test_cue_to_target_distances_span_zero_to_over_300():
 def test_filler_of_length_reaches_the_length():
     rng = random.Random(1)
     for chars in (0, 25, 100, 400):
-        filler = memory.filler_of_length(rng, chars)
+        filler = memory.FillerMix().of_length(rng, chars)
         assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
-
-
-def test_probe_filler_never_appears_in_a_generated_corpus():
-    text = memory.generate_corpus(size=300_000)
-    rng = random.Random(11)
-    probe_sentences = {memory.filler_sentence(rng, for_probes=True) for _ in range(2000)}
-    assert len(probe_sentences) > 200
-    assert all(memory.reserved_for_probes(s) for s in probe_sentences)
-    assert not [s for s in probe_sentences if s in text]
 
 
 def test_repeated_questions_and_sentence_pool():
@@ -76,12 +68,68 @@ def test_repeated_questions_and_sentence_pool():
             assert set(answers) == {pairs[cue.group(1)]}
             repeated += len(answers) > 1
     assert repeated > 100
-    composed = {s for s in memory.sentence_pool(50)}
-    assert len(composed) == 50 and not any(memory.reserved_for_probes(s) for s in composed)
+    pool = set(memory.sentence_pool(50))
+    assert len(pool) == 50
+    text = memory.generate_corpus(size=100_000, pool=50)
+    gaps = [m.group(1) for m in re.finditer(r"I grew up in \w+\. (.+?) I speak fluent", text)]
+    long_sentences = [s for gap in gaps for s in re.split(r"(?<=\.) ", gap) if len(s) > 24]
+    assert long_sentences and all(s in pool for s in long_sentences)
+
+
+def test_filler_mix_draws_pool_grammar_and_pseudo_words_in_their_shares():
+    rng = random.Random(2)
+    mix = memory.FillerMix(pool=40, variety=0.3, noise=0.2)
+    pool = set(memory.sentence_pool(40))
+    drawn = [mix.sentence(rng) for _ in range(4000)]
+    grammar_words = set(" ".join(memory._SUBJECTS + memory._PREDICATES + memory._COMPLEMENTS
+                                 + memory._SHORT_SENTENCES).lower().replace(".", "").split())
+    noise = [s for s in drawn if not set(s.lower().rstrip(".").split()) <= grammar_words]
+    from_pool = [s for s in drawn if s in pool]
+    assert abs(len(noise) / 4000 - 0.2) < 0.03
+    assert 0.5 - 0.03 < len(from_pool) / 4000 < 0.5 + 0.03 + 0.3 * 40 / 500   # the grammar can draw a pool sentence
+    assert all(s[0].isupper() and s.endswith(".") for s in noise)
 
 
 def test_gaps_in_characters_span_short_and_long():
-    text = memory.generate_corpus(size=300_000)
+    text = memory.generate_corpus(size=300_000, longest=320)
     distances = [len(m.group(1)) for m in re.finditer(r"I grew up in \w+\. ?(.*?) ?I speak fluent", text)]
     assert min(distances) == 0 and max(distances) >= 300
     assert sum(1 <= d <= 15 for d in distances) > 50  # very short gaps exist: tiny whole sentences
+
+
+# ------------------------------------------------------------------ the probes' unseen filler
+
+def _training_text() -> str:
+    from charlstm import recipes
+    from charlstm.corpora import parse_builtin
+
+    return parse_builtin(recipes.MEMORY_CORPUS.replace("builtin:memory:", "builtin:memory:size=300k,")).generate()
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() + "." for line in text.splitlines() for s in line.split(".") if s.strip()]
+
+
+def test_unseen_filler_shares_no_content_word_and_no_sentence_opening_with_training_text():
+    """The probes' unseen filler is new text, not new combinations: none of its content words occurs in a
+    training corpus, and none of its sentences opens the way a training sentence does."""
+    training = _training_text()
+    training_words = set(re.findall(r"[a-z]+", training.lower()))
+    assert unseen.content_words() and not unseen.content_words() & training_words
+    training_openings = {" ".join(s.split()[:2]) for s in _sentences(training)}
+    filler = unseen.unseen_filler(random.Random(5), 20_000)
+    probe_sentences = _sentences(filler)
+    assert len(set(probe_sentences)) > 300
+    assert not {" ".join(s.split()[:2]) for s in probe_sentences} & training_openings
+    assert set(filler) <= set(training)          # every character is in the trained vocabulary
+
+
+def test_unseen_filler_is_neutral_and_sized():
+    banned = ({w.lower() for pair in memory.COUNTRIES for w in pair} | {n.lower() for n in memory.FEMALE_NAMES}
+              | {n.lower() for n in memory.MALE_NAMES} | {"he", "she", "him", "her", "his", "i", "grew", "speak"})
+    rng = random.Random(3)
+    for chars in (0, 10, 25, 100, 400):
+        filler = unseen.unseen_filler(rng, chars)
+        assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
+        assert chars == 0 or len(filler) < chars + 90
+        assert not set(re.findall(r"[a-z]+", filler.lower())) & banned

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
+import tomllib
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from charlstm.cli import app
-from charlstm.corpora import memory
+from charlstm.corpora import memory, unseen
 from charlstm.errors import ProbeError
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
 from charlstm.probes.prompt import parse_swaps, probe_prompt
 from charlstm.probes.scoring import continuation_logprobs, score_continuations
+from charlstm.probes.warmup import WARMUP_SEED, WARMUP_TEMPERATURE, default_warmup, resolve_warmup
+from charlstm.sample import SamplingOptions, context_ids, sample_text
 from charlstm.train import train
 from charlstm.vocab import Vocab
 from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_model
@@ -78,20 +82,54 @@ def test_forgetting_contexts_switch_the_subject():
     assert [row.contexts for row in report.rows] == [8, 8]
 
 
-def test_context_usage_matches_direct_computation():
+@pytest.mark.parametrize("prefix", ["", "abca"])
+def test_context_usage_matches_direct_computation(prefix):
+    """Each k-window is read after the warm-up (a zero state only when the prefix is empty on purpose)."""
     vocab = Vocab("abcd")
     model = tiny_model(len(vocab))
     ids = torch.randint(0, 4, (300,))
-    report = context_usage.run_context_usage(model, ids, contexts=(1, 3), positions=50, seed=1)
+    report = context_usage.run_context_usage(model, vocab, ids, contexts=(1, 3), positions=50, seed=1, prefix=prefix)
+    assert report.prefix == prefix
+    warm = context_ids(vocab, prefix).tolist() if prefix else []
     positions = sorted(random.Random(1).sample(range(3, 300), 50))
     expected_k3 = []
     for p in positions:
-        logits = model(ids[p - 3:p].view(1, -1))[0].detach()
+        logits = model(torch.tensor([warm + ids[p - 3:p].tolist()]))[0].detach()
         expected_k3.append(-torch.log_softmax(logits[0, -1], -1)[ids[p]].item())
     assert report.losses[1] == pytest.approx(sum(expected_k3) / 50, abs=1e-5)
-    full = model(ids[:-1].view(1, -1))[0].detach()
-    carried = -torch.log_softmax(full[0], -1).gather(1, ids[1:, None]).squeeze(1)
+    full = model(torch.tensor([warm + ids[:-1].tolist()]))[0].detach()[0, len(warm):]
+    carried = -torch.log_softmax(full, -1).gather(1, ids[1:, None]).squeeze(1)
     assert report.unlimited == pytest.approx(float(carried[torch.tensor(positions) - 1].mean()), abs=1e-5)
+
+
+def test_default_warmup_is_a_line_of_the_models_own_text():
+    model = tiny_model(len(MEMORY_VOCAB))
+    warmup = default_warmup(model, MEMORY_VOCAB, chars=50)
+    assert warmup == default_warmup(model, MEMORY_VOCAB, chars=50)         # the same every time
+    own_text = sample_text(model, MEMORY_VOCAB, 150, options=SamplingOptions(temperature=WARMUP_TEMPERATURE),
+                           seed=WARMUP_SEED)
+    assert warmup in own_text
+    assert warmup == "" or warmup.endswith("\n")                            # the probe then starts a line
+    assert resolve_warmup(model, MEMORY_VOCAB, "") == "" and resolve_warmup(model, MEMORY_VOCAB, "x\n") == "x\n"
+
+
+def test_custom_probes_start_after_the_warmup():
+    """No probe starts cold unless asked: a probe file without ``prefix`` reads the model's default warm-up
+    first, and its scores are exactly those of the warm-up text followed by the context."""
+    model = tiny_model(len(MEMORY_VOCAB))
+    [probe] = custom.parse_probes(tomllib.loads(GOOD_PROBE))
+    assert probe.prefix is None
+    report = cue_swap.run_cue_swap(model, MEMORY_VOCAB, probe)
+    assert report.prefix == default_warmup(model, MEMORY_VOCAB)
+    cold = cue_swap.run_cue_swap(model, MEMORY_VOCAB, dataclasses.replace(probe, prefix=""))
+    assert cold.prefix == ""
+    first_context = cue_swap.context(dataclasses.replace(probe, prefix=report.prefix), probe.cues[0], "")
+    assert first_context.startswith(report.prefix + probe.cues[0].text)
+    scores = score_continuations(model, MEMORY_VOCAB, [first_context], probe.all_candidates)[0]
+    hit = int(scores.argmax()) == probe.all_candidates.index(probe.cues[0].answer)
+    assert report.per_cue[probe.cues[0].label][0] == float(hit)
+    [with_key] = custom.parse_probes(tomllib.loads(GOOD_PROBE.replace('samples = 2', 'samples = 2\nprefix = "Yes.\\n"')))
+    assert with_key.prefix == "Yes.\n"
 
 
 def test_effective_context():
@@ -304,14 +342,14 @@ def test_probe_command_writes_the_html_page(memory_run, tmp_path):
     assert result.exit_code == 1 and "--suite cells" in result.stderr
 
 
-def test_fresh_filler_follows_the_training_corpus_and_unseen_filler_is_reserved():
+def test_fresh_filler_follows_the_training_corpus_and_unseen_filler_is_the_probe_grammar():
     pool = memory.sentence_pool(30)
     fresh = cue_swap.training_filler(["builtin:memory:pool=30"])
     text = fresh(random.Random(1), 300)
     sentences = [s + "." for s in text.split(". ") if s]
     composed = [s.rstrip(".") + "." for s in sentences if len(s) > 20]
     assert composed and all(s in pool for s in composed)
-    unseen = cue_swap.filler_for("unseen", None)(random.Random(1), 200)
-    assert all(memory.reserved_for_probes(s.rstrip(".") + ".") for s in unseen.split(". ") if len(s) > 20)
+    unseen_text = cue_swap.filler_for("unseen", None)(random.Random(1), 200)
+    assert unseen_text == unseen.unseen_filler(random.Random(1), 200)
     with pytest.raises(ProbeError, match="fresh or unseen"):
         cue_swap.filler_for("stale", None)

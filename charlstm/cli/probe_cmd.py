@@ -48,6 +48,10 @@ def probe(
     filler: Annotated[str, typer.Option(help="Memory-corpus filler: fresh (new draws like the training filler, "
                                              "a seed never used for training) or unseen (sentences no "
                                              "generated corpus contains).")] = "fresh",
+    prefix: Annotated[Optional[str], typer.Option(
+        help="Warm-up text read before every probe context (\\n is a newline; default: a line of the model's "
+             "own text, or the memory corpus's own first line for the built-in suites; \"\" starts cold).",
+        show_default=False)] = None,
     samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
                                          min=1, max=1000)] = 4,
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
@@ -82,7 +86,7 @@ def probe(
         from charlstm.probes.prompt import probe_prompt
 
         words = [unescape(c) for c in (candidates or "").split(",") if c]
-        reports = probe_prompt(model, vocab, unescape(prompt or ""), words, swap or [])
+        reports = probe_prompt(model, vocab, unescape(prompt or ""), words, swap or [], prefix=_unescaped(prefix))
         results["prompt"] = [r.to_dict() for r in reports]
         if not as_json:
             render_prompt(reports)
@@ -100,9 +104,13 @@ def probe(
             raise ProbeError("--html draws the cells suite; add --suite cells")
         results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
                                   _ints(contexts, "--contexts", minimum=1), samples, positions, as_json, html_out,
-                                  filler))
+                                  filler, _unescaped(prefix)))
     if as_json:
         print_json(results)
+
+
+def _unescaped(text: str | None) -> str | None:
+    return None if text is None else unescape(text)
 
 
 def write_html(report, path: Path) -> None:
@@ -117,15 +125,17 @@ def write_html(report, path: Path) -> None:
 
 
 def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet,
-               html_out=None, filler_kind: str = "fresh") -> dict:
+               html_out=None, filler_kind: str = "fresh", prefix: str | None = None) -> dict:
     from charlstm.probes import context_usage, cue_swap, custom, forgetting
 
     out: dict = {}
     distance_args = {"distances": distances} if distances else {}
+    # --prefix replaces every probe's own warm-up; without it each keeps its own (see probes.warmup)
+    warmup = {"prefix": prefix} if prefix is not None else {}
     filler = cue_swap.filler_for(filler_kind, (payload.get("corpus") or {}).get("inputs"))
     with console.status("probing...", spinner="dots"):
         if "cue-swap" in chosen:
-            probe_spec = cue_swap.language_probe(samples=samples, filler=filler, **distance_args)
+            probe_spec = replace(cue_swap.language_probe(samples=samples, filler=filler, **distance_args), **warmup)
             report = cue_swap.run_cue_swap(model, vocab, probe_spec)
             report.name = f"cue-swap ({filler_kind} filler)"
             out["cue-swap"] = report.to_dict()
@@ -133,14 +143,14 @@ def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, s
                 render_cue_swap(report)
         if "forgetting" in chosen:
             report = forgetting.run_forgetting(model, vocab, samples=max(1, samples * 2), filler=filler,
-                                               **distance_args)
+                                               **distance_args, **warmup)
             out["forgetting"] = report.to_dict()
             if not quiet:
                 render_forgetting(report)
         if "cells" in chosen:
             from charlstm.probes import cells
 
-            report = cells.memory_cells(model, vocab, cue_swap.language_probe(filler=filler),
+            report = cells.memory_cells(model, vocab, replace(cue_swap.language_probe(filler=filler), **warmup),
                                         distance=(distances or (100,))[-1])
             out["cells"] = report.to_dict()
             if html_out is not None:
@@ -151,16 +161,15 @@ def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, s
             ids, skipped = context_usage.held_out_ids(payload, vocab, text)
             if skipped:
                 warn(f"skipped {skipped} character(s) of --text outside the model's vocabulary")
-            report = context_usage.run_context_usage(model, ids, contexts or context_usage.DEFAULT_CONTEXTS,
-                                                     positions=positions)
+            report = context_usage.run_context_usage(model, vocab, ids, contexts or context_usage.DEFAULT_CONTEXTS,
+                                                     positions=positions, prefix=prefix)
             out["context"] = report.to_dict()
             if not quiet:
                 render_context(report)
         if file is not None:
             out["custom"] = []
             for probe_spec in custom.load_probe_file(file):
-                if distances:
-                    probe_spec = replace(probe_spec, distances=distances)
+                probe_spec = replace(probe_spec, **distance_args, **warmup)
                 report = cue_swap.run_cue_swap(model, vocab, probe_spec)
                 out["custom"].append(report.to_dict())
                 if not quiet:

@@ -6,11 +6,13 @@ After the examples in Olah's "Understanding LSTM Networks":
   predictable from a cue that may lie hundreds of characters back.
 * subject -> pronoun, with a change of subject that must overwrite the memory (the forget gate's job):
   "Maria is a doctor. <filler> She ... Then Paul arrived. <filler> He ..."
-* filler: varied, grammatical, neutral sentences that never mention a country, a language, a gendered
-  name or a gendered pronoun, so they carry no information about the answer.
+* filler: neutral sentences that never mention a country, a language, a gendered name or a gendered
+  pronoun, so they carry no information about the answer: from a small grammar, as a fixed pool of its
+  sentences or all of it, and pseudo-words (``FillerMix``).
 
-The generator is deterministic for a seed. Probes (``charlstm.probes``) build their contexts from the same
-pieces with a seed never used for training, so a probe's filler is text the model has not seen verbatim.
+The generator is deterministic for a seed. Probes (``charlstm.probes``) draw "fresh" filler the way a
+corpus did with a seed never used for training, and "unseen" filler from a grammar of their own
+(``charlstm.corpora.unseen``) whose words and sentence structures no generated corpus contains.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from __future__ import annotations
 import functools
 import math
 import random
-import zlib
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-4"
+GENERATOR_VERSION = "memory-5"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
@@ -63,6 +64,7 @@ _SUBJECTS = (
     "The school choir", "A heavy rain", "The little cafe", "The orchestra", "The new hospital",
     "The town square", "The football team", "The night sky", "The wooden boat", "The village fair",
     "The long corridor", "A grey cat", "The bookshop", "The lighthouse", "The factory", "The park",
+    "The jazz band",
 )
 _PREDICATES = (
     "was painted again", "closed early", "stayed quiet", "looked brighter than usual", "filled with people",
@@ -88,122 +90,141 @@ _SHORT_SENTENCES = (
 )
 
 
-@dataclass(frozen=True)
-class GapDistribution:
-    """How much filler separates a cue from its target, as a mixture chosen for learnability.
+# Pseudo-words ("noise" filler) are drawn letter by letter with English letter frequencies.
+_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
+_LETTER_WEIGHTS = (12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4, 2.2, 2.0, 2.0, 1.9,
+                   1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1)
 
-    With ``longest`` > 0 (the default), gaps are measured in characters: a share ``adjacent`` has none,
-    the rest are log-uniform between 4 and ``longest`` characters, so short gaps (which teach the model to
-    hold a cue a little longer than it already can) are common and long ones still occur. With
-    ``longest`` = 0, gaps are whole sentences: ``adjacent`` none, ``one`` one, the rest 2..``max``.
+
+@functools.lru_cache(maxsize=1)
+def _not_pseudo_words() -> frozenset[str]:
+    """Words a pseudo-word must never be: the cues, names and pronouns (filler carries nothing about an
+    answer) and the probes' unseen words (so they stay unseen)."""
+    from charlstm.corpora import unseen
+
+    names = {w.lower() for pair in COUNTRIES for w in pair} | {n.lower() for n in FEMALE_NAMES + MALE_NAMES}
+    return frozenset(names | {"i", "he", "she", "him", "her", "his", "hers"} | unseen.content_words())
+
+
+def pseudo_word(rng: random.Random) -> str:
+    while True:
+        length = min(9, 1 + int(rng.expovariate(1 / 4.5)))
+        word = "".join(rng.choices(_LETTERS, _LETTER_WEIGHTS, k=length))
+        if word not in _not_pseudo_words():
+            return word
+
+
+def noise_sentence(rng: random.Random) -> str:
+    """2 to 7 pseudo-words, capitalised and ended like a sentence: text no model can predict or recognise,
+    so a memory that survives it cannot depend on what the filler says."""
+    words = [pseudo_word(rng) for _ in range(rng.randint(2, 7))]
+    return " ".join(words).capitalize() + "."
+
+
+@dataclass(frozen=True)
+class FillerMix:
+    """Where filler sentences come from.
+
+    A fixed pool of ``pool`` grammar sentences is learned by heart quickly, which leaves the model's
+    capacity for the cue; the whole grammar (share ``variety``) and pseudo-word sentences (share ``noise``)
+    make the filler something a memory cannot rely on recognising. With ``pool`` = 0 every sentence that is
+    not noise comes from the whole grammar.
     """
 
-    adjacent: float = 0.3
-    one: float = 0.3
-    max: int = 8
-    longest: int = 320
-    pool: int = 0   # > 0: filler sentences come from a fixed pool of this many (0: the whole grammar)
+    pool: int = 0
+    variety: float = 0.0
+    noise: float = 0.0
 
-    def sample(self, rng: random.Random) -> int:
-        """Filler characters (character mode) or sentences (sentence mode)."""
+    def sentence(self, rng: random.Random) -> str:
         u = rng.random()
-        if u < self.adjacent:
+        if u < self.noise:
+            return noise_sentence(rng)
+        if self.pool and u >= self.noise + self.variety:
+            return rng.choice(sentence_pool(self.pool))
+        return grammar_sentence(rng)
+
+    def of_length(self, rng: random.Random, chars: int) -> str:
+        """Whole sentences totalling about ``chars`` characters ("" for 0); short ones near the end, so
+        small gaps stay small."""
+        parts: list[str] = []
+        total = 0  # length of " ".join(parts)
+        while total < chars:
+            remaining = chars - total - (1 if parts else 0)
+            parts.append(self.sentence(rng) if remaining >= 24 else tiny_sentence(rng, remaining))
+            total += len(parts[-1]) + (1 if len(parts) > 1 else 0)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class GapDistribution:
+    """How much filler separates a cue from its target, chosen for learnability: a share ``adjacent`` has
+    none, the rest are log-uniform between 4 and ``longest`` characters, so short gaps (which teach the
+    model to hold a cue a little longer than it already can) are common and long ones still occur."""
+
+    adjacent: float = 0.3
+    longest: int = 120
+    mix: FillerMix = FillerMix()
+
+    def characters(self, rng: random.Random) -> int:
+        if rng.random() < self.adjacent:
             return 0
-        if self.longest:
-            return int(math.exp(rng.uniform(math.log(4), math.log(self.longest))))
-        if u < self.adjacent + self.one or self.max < 2:
-            return 1
-        return rng.randint(2, self.max)
+        return int(math.exp(rng.uniform(math.log(4), math.log(self.longest))))
 
     def filler(self, rng: random.Random) -> str:
-        amount = self.sample(rng)
-        pool = sentence_pool(self.pool)
-        return filler_of_length(rng, amount, pool=pool) if self.longest else filler(rng, amount, pool=pool)
+        return self.mix.of_length(rng, self.characters(rng))
 
 
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
-           "one": GapDistribution.one, "max": GapDistribution.max, "longest": GapDistribution.longest,
-           "pool": GapDistribution.pool, "language": 0.6, "repeat": 0.0}
+           "longest": GapDistribution.longest, "pool": FillerMix.pool, "variety": FillerMix.variety,
+           "noise": FillerMix.noise, "language": 0.6, "repeat": 0.0}
 
 
 def check_options(values: dict) -> None:
     from charlstm.errors import CorpusError
 
-    if not (0 <= values["adjacent"] <= 1 and 0 <= values["one"] <= 1 and values["adjacent"] + values["one"] <= 1):
-        raise CorpusError("builtin:memory: adjacent and one are shares in [0, 1] summing to at most 1")
+    if not 0 <= values["adjacent"] <= 1:
+        raise CorpusError("builtin:memory: adjacent is a share in [0, 1]")
+    if not (0 <= values["variety"] <= 1 and 0 <= values["noise"] <= 1 and values["variety"] + values["noise"] <= 1):
+        raise CorpusError("builtin:memory: variety and noise are shares in [0, 1] summing to at most 1")
     if not 0 <= values["repeat"] < 1:
         raise CorpusError("builtin:memory: repeat is a probability in [0, 1)")
     if not 0 <= values["language"] <= 1:
         raise CorpusError("builtin:memory: language is a share in [0, 1]")
-    if values["max"] < 1:
-        raise CorpusError("builtin:memory: max must be at least 1 sentence")
     if not 0 <= values["pool"] <= 5000:
         raise CorpusError("builtin:memory: pool is 0 (the whole grammar) or 1..5000 sentences")
-    if values["longest"] != 0 and not 4 <= values["longest"] <= 10_000:
-        raise CorpusError("builtin:memory: longest is 0 (gaps in sentences) or 4..10000 characters")
+    if not 4 <= values["longest"] <= 10_000:
+        raise CorpusError("builtin:memory: longest is 4..10000 characters")
 
 
-def _compose(rng: random.Random) -> str:
+def filler_mix(options: dict) -> FillerMix:
+    """The filler mix of a corpus's options (``builtin:memory:pool=300,noise=0.2``)."""
+    return FillerMix(pool=options.get("pool", 0), variety=options.get("variety", 0.0),
+                     noise=options.get("noise", 0.0))
+
+
+def grammar_sentence(rng: random.Random) -> str:
     if rng.random() < 0.2:
         return rng.choice(_SHORT_SENTENCES)
     words = [rng.choice(_SUBJECTS), rng.choice(_PREDICATES), rng.choice(_COMPLEMENTS)]
     return " ".join(w for w in words if w) + "."
 
 
-def reserved_for_probes(sentence: str) -> bool:
-    """About one filler sentence in ten never appears in a generated corpus: probes use only those, so
-    a probe's filler is text the model has never seen, not merely a new order of seen sentences."""
-    return zlib.crc32(sentence.encode()) % 10 == 0
-
-
-def filler_sentence(rng: random.Random, for_probes: bool = False, pool: tuple[str, ...] | None = None) -> str:
-    if pool:
-        return rng.choice(pool)
-    while True:
-        sentence = _compose(rng)
-        if reserved_for_probes(sentence) == for_probes:
-            return sentence
-
-
 @functools.lru_cache(maxsize=8)
-def sentence_pool(size: int) -> tuple[str, ...] | None:
-    """``size`` distinct filler sentences drawn once from the grammar (a fixed seed, never probe-reserved);
-    None for 0, meaning the whole grammar."""
-    if not size:
-        return None
+def sentence_pool(size: int) -> tuple[str, ...]:
+    """``size`` distinct grammar sentences, drawn once with a fixed seed whatever the corpus seed."""
     rng = random.Random(POOL_SEED)
     pool: dict[str, None] = {}
     while len(pool) < size:
-        pool[filler_sentence(rng)] = None
+        pool[grammar_sentence(rng)] = None
     return tuple(pool)
 
 
-def tiny_sentence(rng: random.Random, at_most: int, for_probes: bool = False) -> str:
+def tiny_sentence(rng: random.Random, at_most: int) -> str:
     """A very short sentence of at most ``at_most`` characters (the shortest one if none is that short):
     they let a gap of a few characters still be made of whole sentences."""
-    pool = [s for s in _TINY_SENTENCES if reserved_for_probes(s) == for_probes]
-    fitting = [s for s in pool if len(s) <= at_most]
-    return rng.choice(fitting) if fitting else min(pool, key=len)
-
-
-def filler(rng: random.Random, sentences: int, for_probes: bool = False, pool: tuple[str, ...] | None = None) -> str:
-    """``sentences`` neutral sentences joined by spaces ("" for zero)."""
-    return " ".join(filler_sentence(rng, for_probes, pool) for _ in range(sentences))
-
-
-def filler_of_length(rng: random.Random, chars: int, for_probes: bool = False,
-                     pool: tuple[str, ...] | None = None) -> str:
-    """Whole filler sentences totalling about ``chars`` characters (short ones near the end, so small
-    gaps stay small)."""
-    parts: list[str] = []
-    total = 0  # length of " ".join(parts)
-    while total < chars:
-        remaining = chars - total - (1 if parts else 0)
-        parts.append(filler_sentence(rng, for_probes, pool) if remaining >= 24
-                     else tiny_sentence(rng, remaining, for_probes))
-        total += len(parts[-1]) + (1 if len(parts) > 1 else 0)
-    return " ".join(parts)
+    fitting = [s for s in _TINY_SENTENCES if len(s) <= at_most]
+    return rng.choice(fitting) if fitting else min(_TINY_SENTENCES, key=len)
 
 
 def join(*sentences: str) -> str:
@@ -215,7 +236,7 @@ def language_story(rng: random.Random, gaps: GapDistribution, repeat: float = 0.
     so one cue trains the memory at several distances."""
     country, language = rng.choice(COUNTRIES)
     parts = [CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
-    while repeat and rng.random() < repeat:  # draws nothing when off, so older corpora stay identical
+    while repeat and rng.random() < repeat:
         parts += [gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
     return join(*parts)
 
@@ -237,11 +258,12 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
 
 
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
-                    one: float = GapDistribution.one, max: int = GapDistribution.max,
-                    longest: int = GapDistribution.longest, pool: int = GapDistribution.pool,
+                    longest: int = GapDistribution.longest, pool: int = FillerMix.pool,
+                    variety: float = FillerMix.variety, noise: float = FillerMix.noise,
                     language: float = 0.6, repeat: float = 0.0) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
-    gaps = GapDistribution(adjacent=adjacent, one=one, max=max, longest=longest, pool=pool)
+    mix = FillerMix(pool=pool, variety=variety, noise=noise)
+    gaps = GapDistribution(adjacent=adjacent, longest=longest, mix=mix)
     rng = random.Random(seed)
     lines: list[str] = []
     total = 0
@@ -252,7 +274,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
         elif kind < language + (1 - language) * 0.75:
             line = pronoun_story(rng, gaps)
         else:
-            line = filler(rng, rng.randint(1, 4), pool=sentence_pool(pool))
+            line = " ".join(mix.sentence(rng) for _ in range(rng.randint(1, 4)))
         lines.append(line)
         total += len(line) + 1
     return "\n".join(lines) + "\n"

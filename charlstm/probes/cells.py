@@ -19,7 +19,7 @@ import torch
 
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
-from charlstm.probes.cue_swap import CueSwapProbe, context
+from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
 from charlstm.sample import context_ids
 from charlstm.vocab import Vocab
 
@@ -95,6 +95,7 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
                  top: int = 8) -> CellsReport:
     """Rank units by how much of their cell state at the question, d characters later, the cue determines
     (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
+    probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     finals, labels, forget_means, first = [], [], [], {}
     for sample in range(samples):

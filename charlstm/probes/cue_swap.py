@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from charlstm.corpora import is_builtin, memory, parse_builtin
+from charlstm.corpora import is_builtin, memory, parse_builtin, unseen
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.scoring import score_continuations
+from charlstm.probes.warmup import resolve_warmup
 from charlstm.vocab import Vocab
 
 DEFAULT_DISTANCES = (0, 25, 50, 100, 200, 400, 800)
@@ -49,8 +50,9 @@ class CueSwapProbe:
     samples: int = 4                   # filler draws per distance (each shared by all cues)
     seed: int = memory.PROBE_SEED
     separator: str = " "
-    # Put before every context: "\n" makes the cue start a line, as stories do in the memory corpus.
-    prefix: str = ""
+    # The warm-up read before every context (see ``charlstm.probes.warmup``): None means the model's own
+    # default warm-up, "" a cold start.
+    prefix: str | None = None
 
     @property
     def all_candidates(self) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ class CueSwapReport:
     chance: float
     rows: list[DistanceRow]
     per_cue: dict[str, list[float]] = field(default_factory=dict)   # cue label -> accuracy per distance
+    prefix: str = ""   # the warm-up every context started after
 
     @property
     def memory_span(self) -> int | None:
@@ -87,10 +90,16 @@ class CueSwapReport:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "chance": self.chance, "memory_span": self.memory_span,
-                "rows": [row.__dict__ for row in self.rows], "per_cue": self.per_cue}
+                "rows": [row.__dict__ for row in self.rows], "per_cue": self.per_cue, "prefix": self.prefix}
+
+
+def warmed_up(probe: CueSwapProbe, model: CharRNN, vocab: Vocab) -> CueSwapProbe:
+    """The probe with its warm-up resolved to text (the model's default warm-up when it has none)."""
+    return replace(probe, prefix=resolve_warmup(model, vocab, probe.prefix))
 
 
 def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapReport:
+    probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     candidates = probe.all_candidates
     index = {c: i for i, c in enumerate(candidates)}
@@ -115,43 +124,41 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapRe
         for label in per_cue:
             mine = [h for h, lab in zip(hits, labels) if lab == label]
             per_cue[label].append(sum(mine) / len(mine))
-    return CueSwapReport(name=probe.name, chance=1 / len(candidates), rows=rows, per_cue=per_cue)
+    return CueSwapReport(name=probe.name, chance=1 / len(candidates), rows=rows, per_cue=per_cue,
+                         prefix=probe.prefix)
 
 
 def context(probe: CueSwapProbe, cue: Cue, filler: str) -> str:
     """prefix + cue + filler + query, joined by the probe's separator (empty filler leaves no gap)."""
-    return probe.prefix + probe.separator.join(part for part in (cue.text, filler, probe.query) if part)
+    return (probe.prefix or "") + probe.separator.join(part for part in (cue.text, filler, probe.query) if part)
 
 
-def memory_filler(rng: random.Random, chars: int) -> str:
-    """Built-in filler from the sentences no generated corpus contains (the strictest test)."""
-    return memory.filler_of_length(rng, chars, for_probes=True)
+def unseen_filler(rng: random.Random, chars: int) -> str:
+    """Filler from a grammar of its own, with words and sentence structures no generated training corpus
+    contains (``charlstm.corpora.unseen``): the test of a memory that holds whatever passes by."""
+    return unseen.unseen_filler(rng, chars)
 
 
 def training_filler(corpus_inputs: list[str] | None) -> Filler:
-    """Fresh filler drawn like the model's own training filler (same sentence source, a seed never used
-    for training): the pool of sentences of a ``builtin:memory:pool=N`` corpus, else the whole grammar."""
+    """Fresh filler drawn like the model's own training filler (the same mix of sources, a seed never used
+    for training); the whole grammar when the model was not trained on a ``builtin:memory`` corpus."""
     specs = [parse_builtin(spec) for spec in corpus_inputs or [] if is_builtin(spec)]
-    sizes = [dict(spec.options).get("pool", 0) for spec in specs if spec.name == "memory"]
-    pool = memory.sentence_pool(sizes[-1] if sizes else 0)
-
-    def filler(rng: random.Random, chars: int) -> str:
-        return memory.filler_of_length(rng, chars, pool=pool)
-    return filler
+    options = [dict(spec.options) for spec in specs if spec.name == "memory"]
+    return memory.filler_mix(options[-1] if options else {}).of_length
 
 
 FILLERS = ("fresh", "unseen")
 
 
 def filler_for(kind: str, corpus_inputs: list[str] | None) -> Filler:
-    """``fresh``: new draws from the training filler; ``unseen``: sentences no generated corpus contains."""
+    """``fresh``: new draws from the training filler; ``unseen``: new words and structures (see unseen_filler)."""
     if kind not in FILLERS:
         raise ProbeError(f"--filler must be fresh or unseen, not {kind!r}")
-    return training_filler(corpus_inputs) if kind == "fresh" else memory_filler
+    return training_filler(corpus_inputs) if kind == "fresh" else unseen_filler
 
 
 def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4,
-                   filler: Filler = memory_filler) -> CueSwapProbe:
+                   filler: Filler = unseen_filler) -> CueSwapProbe:
     """Olah's example on the built-in memory corpus: "I grew up in France. ... I speak fluent French."."""
     cues = tuple(Cue(label=country, text=memory.CUE_TEMPLATE.format(country=country), answer=f"{language}.")
                  for country, language in memory.COUNTRIES)

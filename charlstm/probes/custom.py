@@ -4,10 +4,13 @@
     name = "speaker"                       # shown in reports
     query = "\\n\\nFRIAR LAURENCE:\\nGood morrow, "
     separator = "\\n"                       # between cue, filler sentences and query (default " ")
-    filler = ["First line.", "Second."]    # sentences drawn at random, or "memory" for the built-in filler
+    filler = ["First line.", "Second."]    # sentences drawn at random, or "unseen" for the built-in filler
+                                           # that no training corpus contains
     distances = [0, 50, 100, 200]          # optional (default 0, 25, 50, 100, 200, 400, 800)
     samples = 4                            # optional: filler draws per distance
     distractors = ["Tybalt"]               # optional: candidates that belong to no cue
+    prefix = "\n"                          # optional: the warm-up read before every context (default:
+                                           # the model's own text; "" starts from a cold state)
 
     [[probe.cue]]
     text = "ROMEO:\\nO, she doth teach the torches to burn bright!"
@@ -22,10 +25,10 @@ import tomllib
 from pathlib import Path
 
 from charlstm.errors import ProbeError
-from charlstm.probes.cue_swap import DEFAULT_DISTANCES, MAX_DISTANCE, Cue, CueSwapProbe, Filler, memory_filler
+from charlstm.probes.cue_swap import DEFAULT_DISTANCES, MAX_DISTANCE, Cue, CueSwapProbe, Filler, unseen_filler
 
 MAX_SAMPLES = 1000
-PROBE_KEYS = {"name", "query", "separator", "filler", "distances", "samples", "distractors", "cue"}
+PROBE_KEYS = {"name", "query", "separator", "filler", "distances", "samples", "distractors", "prefix", "cue"}
 CUE_KEYS = {"text", "answer", "label"}
 
 
@@ -74,6 +77,7 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
     name = _typed(table, "name", str, where, default=where.rsplit(": ", 1)[-1])
     query = _typed(table, "query", str, where)
     separator = _typed(table, "separator", str, where, default=" ")
+    prefix = _typed(table, "prefix", str, where, default=None)
     samples = _typed(table, "samples", int, where, default=4)
     distances = tuple(_typed(table, "distances", list, where, default=list(DEFAULT_DISTANCES)))
     distractors = tuple(_typed(table, "distractors", list, where, default=[]))
@@ -86,13 +90,13 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
         raise ProbeError(f"{where}: samples must be at most {MAX_SAMPLES}")
     if not all(isinstance(d, str) and d for d in distractors):
         raise ProbeError(f"{where}: distractors must be non-empty strings")
-    filler_spec = table.get("filler", "memory")
-    if filler_spec == "memory":
-        filler = memory_filler
+    filler_spec = table.get("filler", "unseen")
+    if filler_spec in ("unseen", "memory"):   # "memory": its older name
+        filler = unseen_filler
     elif isinstance(filler_spec, list) and filler_spec and all(isinstance(s, str) and s for s in filler_spec):
         filler = sentence_filler(filler_spec, separator)
     else:
-        raise ProbeError(f"{where}: filler must be \"memory\" or a non-empty list of sentences")
+        raise ProbeError(f"{where}: filler must be \"unseen\" or a non-empty list of sentences")
     cues_raw = table.get("cue")
     if not isinstance(cues_raw, list) or len(cues_raw) < 2:
         raise ProbeError(f"{where}: needs at least two [[probe.cue]] tables (one per cue variant)")
@@ -111,7 +115,7 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
     if len({c.answer for c in cues}) < 2:
         raise ProbeError(f"{where}: the cues need at least two different answers")
     return CueSwapProbe(name=name, cues=tuple(cues), query=query, filler=filler, candidates=distractors,
-                        distances=distances, samples=samples, separator=separator)
+                        distances=distances, samples=samples, separator=separator, prefix=prefix)
 
 
 _MISSING = object()

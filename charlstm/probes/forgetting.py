@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from charlstm.corpora import memory
 from charlstm.model import CharRNN
-from charlstm.probes.cue_swap import DEFAULT_DISTANCES, Filler, memory_filler
+from charlstm.probes.cue_swap import DEFAULT_DISTANCES, Filler, unseen_filler
 from charlstm.probes.scoring import score_continuations
 from charlstm.vocab import Vocab
 
@@ -41,8 +41,8 @@ class ForgettingReport:
         return {"chance": self.chance, "rows": [row.__dict__ for row in self.rows]}
 
 
-def forgetting_contexts(rng: random.Random, distance: int,
-                        filler: Filler = memory_filler) -> tuple[list[str], list[int]]:
+def forgetting_contexts(rng: random.Random, distance: int, filler: Filler = unseen_filler,
+                        prefix: str = memory.STORY_START) -> tuple[list[str], list[int]]:
     """One 'before' and one 'after' context for each starting gender, with the right pronoun's index."""
     names = (memory.FEMALE_NAMES, memory.MALE_NAMES)
     prompts, truths = [], []
@@ -50,24 +50,27 @@ def forgetting_contexts(rng: random.Random, distance: int,
         second = 1 - first
         subject = memory.SUBJECT_TEMPLATE.format(name=rng.choice(names[first]), job=rng.choice(memory.JOBS))
         gap = filler(rng, distance) if distance else ""
-        prompts.append(memory.STORY_START + memory.join(subject, gap) + " ")
+        prompts.append(prefix + memory.join(subject, gap) + " ")
         truths.append(first)
         action = f"{memory.PRONOUNS[first]} {rng.choice(memory.PRONOUN_ACTIONS)}."
         switch = memory.SWITCH_TEMPLATE.format(name=rng.choice(names[second]))
         lead = filler(rng, FIRST_GAP)
-        prompts.append(memory.STORY_START + memory.join(subject, lead, action, switch, gap) + " ")
+        prompts.append(prefix + memory.join(subject, lead, action, switch, gap) + " ")
         truths.append(second)
     return prompts, truths
 
 
 def run_forgetting(model: CharRNN, vocab: Vocab, distances: tuple[int, ...] = DEFAULT_DISTANCES,
-                   samples: int = 8, seed: int = memory.PROBE_SEED, filler: Filler = memory_filler) -> ForgettingReport:
+                   samples: int = 8, seed: int = memory.PROBE_SEED, filler: Filler = unseen_filler,
+                   prefix: str = memory.STORY_START) -> ForgettingReport:
+    """Accuracy before and after the switch per distance; every context starts after the warm-up ``prefix``
+    (the memory corpus's own first line by default)."""
     rng = random.Random(seed)
     rows = []
     for distance in distances:
         prompts, truths = [], []
         for _ in range(samples):
-            more_prompts, more_truths = forgetting_contexts(rng, distance, filler)
+            more_prompts, more_truths = forgetting_contexts(rng, distance, filler, prefix)
             prompts += more_prompts
             truths += more_truths
         best = score_continuations(model, vocab, prompts, CANDIDATES).argmax(dim=1).tolist()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.scoring import next_char_distribution, normalise, score_continuations
+from charlstm.probes.warmup import resolve_warmup
 from charlstm.sample import SamplingOptions, sample_text
 from charlstm.vocab import Vocab
 
@@ -24,6 +25,7 @@ class PromptReport:
     probabilities: list[float]          # normalised over the candidates
     top_next: list[tuple[str, float]]   # the model's own five likeliest next characters
     greedy: str                         # its greedy continuation
+    prefix: str = ""                    # the warm-up read before the prompt
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -42,8 +44,9 @@ def parse_swaps(specs: list[str]) -> list[tuple[str, str]]:
 
 
 def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str], swaps: list[str] = (),
-                 continuation: int = 40) -> list[PromptReport]:
-    """The prompt and each counterfactual (one report each), scored on the same candidates."""
+                 continuation: int = 40, prefix: str | None = None) -> list[PromptReport]:
+    """The prompt and each counterfactual (one report each), scored on the same candidates, each read after
+    the warm-up ``prefix`` (None: the model's default warm-up, see ``charlstm.probes.warmup``)."""
     if not prompt:
         raise ProbeError("--prompt must not be empty")
     if not candidates:
@@ -54,16 +57,18 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
             raise ProbeError(f"--swap: {original!r} does not occur in the prompt")
         variants.append((replacement, prompt.replace(original, replacement)))
     for _, text in variants:
-        unknown = vocab.unknown(text + "".join(candidates))
+        unknown = vocab.unknown(text + "".join(candidates) + (prefix or ""))
         if unknown:
             raise ProbeError(f"characters not in the model's vocabulary: {', '.join(map(repr, sorted(unknown)))}")
-    scores = score_continuations(model, vocab, [text for _, text in variants], candidates)
+    prefix = resolve_warmup(model, vocab, prefix)
+    scores = score_continuations(model, vocab, [prefix + text for _, text in variants], candidates)
     reports = []
     for (label, text), row in zip(variants, scores):
-        probs = next_char_distribution(model, vocab, text)
+        probs = next_char_distribution(model, vocab, prefix + text)
         top = probs.topk(min(5, len(vocab)))
         reports.append(PromptReport(
             label=label, prompt=text, candidates=list(candidates), logprobs=row.tolist(),
             probabilities=normalise(row), top_next=[(vocab.chars[i], float(p)) for p, i in zip(top.values, top.indices)],
-            greedy=sample_text(model, vocab, continuation, prime=text, options=SamplingOptions(greedy=True))))
+            greedy=sample_text(model, vocab, continuation, prime=prefix + text, options=SamplingOptions(greedy=True)),
+            prefix=prefix))
     return reports

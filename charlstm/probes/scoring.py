@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from charlstm.errors import ConfigError
-from charlstm.model import CharRNN, State
+from charlstm.model import CharRNN, repeat_rows
 from charlstm.sample import context_ids
 from charlstm.vocab import Vocab
 
@@ -25,12 +25,6 @@ def pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     for index, row in enumerate(rows):
         ids[index, :len(row)] = row
     return ids, lengths
-
-
-def _repeat_rows(state: State, copies: int) -> State:
-    if isinstance(state, tuple):
-        return tuple(s.repeat_interleave(copies, dim=1) for s in state)
-    return state.repeat_interleave(copies, dim=1)
 
 
 @torch.no_grad()
@@ -56,7 +50,7 @@ def score_continuations(model: CharRNN, vocab: Vocab, prompts: Sequence[str], ca
         logp[:, :, 0] = F.log_softmax(logits.float(), dim=-1)[:, cand_ids[:, 0]]
         if width > 1:
             inputs = cand_ids[:, :-1].repeat(rows, 1)  # (rows * C, W - 1): row r's candidates are r*C..r*C+C-1
-            step_logits, _ = model(inputs, _repeat_rows(state, n_cand))
+            step_logits, _ = model(inputs, repeat_rows(state, n_cand))
             targets = cand_ids[:, 1:].repeat(rows, 1)
             picked = F.log_softmax(step_logits.float(), dim=-1).gather(2, targets[:, :, None]).squeeze(2)
             logp[:, :, 1:] = picked.view(rows, n_cand, width - 1)
