@@ -133,3 +133,19 @@ def test_unseen_filler_is_neutral_and_sized():
         assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
         assert chars == 0 or len(filler) < chars + 90
         assert not set(re.findall(r"[a-z]+", filler.lower())) & banned
+
+
+def test_mentions_repeat_the_current_subjects_pronoun():
+    text = memory.generate_corpus(size=100_000, mentions=0.5)
+    repeated = 0
+    for line in text.splitlines():
+        if " arrived." not in line:
+            continue
+        before, after = line.split(" arrived.")
+        first = memory.PRONOUNS[0] if line.split()[0] in memory.FEMALE_NAMES else memory.PRONOUNS[1]
+        newcomer = memory.PRONOUNS[0] if before.split()[-1] in memory.FEMALE_NAMES else memory.PRONOUNS[1]
+        said_before = re.findall(r"\b(She|He) ", before)
+        assert said_before and set(said_before) == {first}
+        assert set(re.findall(r"\b(She|He) ", after)) == {newcomer}
+        repeated += len(said_before) > 1
+    assert repeated > 100

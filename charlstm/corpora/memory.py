@@ -90,7 +90,9 @@ _SHORT_SENTENCES = (
 )
 
 
-# Pseudo-words ("noise" filler) are drawn letter by letter with English letter frequencies.
+# Pseudo-words ("noise" filler) are drawn letter by letter with English letter frequencies: nothing in
+# them can be predicted or recognised. (Pronounceable pseudo-words, "brolant" or "shoomick", were tried:
+# memory generalised worse to new text; see benchmarks/memory_recipes.md.)
 _LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
 _LETTER_WEIGHTS = (12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4, 2.2, 2.0, 2.0, 1.9,
                    1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1)
@@ -116,7 +118,7 @@ def pseudo_word(rng: random.Random) -> str:
 
 def noise_sentence(rng: random.Random) -> str:
     """2 to 7 pseudo-words, capitalised and ended like a sentence: text no model can predict or recognise,
-    so a memory that survives it cannot depend on what the filler says."""
+    so a memory that survives it cannot depend on knowing what the filler says."""
     words = [pseudo_word(rng) for _ in range(rng.randint(2, 7))]
     return " ".join(words).capitalize() + "."
 
@@ -177,7 +179,7 @@ class GapDistribution:
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
            "longest": GapDistribution.longest, "pool": FillerMix.pool, "variety": FillerMix.variety,
-           "noise": FillerMix.noise, "language": 0.6, "repeat": 0.0}
+           "noise": FillerMix.noise, "language": 0.6, "repeat": 0.0, "mentions": 0.0}
 
 
 def check_options(values: dict) -> None:
@@ -187,8 +189,8 @@ def check_options(values: dict) -> None:
         raise CorpusError("builtin:memory: adjacent is a share in [0, 1]")
     if not (0 <= values["variety"] <= 1 and 0 <= values["noise"] <= 1 and values["variety"] + values["noise"] <= 1):
         raise CorpusError("builtin:memory: variety and noise are shares in [0, 1] summing to at most 1")
-    if not 0 <= values["repeat"] < 1:
-        raise CorpusError("builtin:memory: repeat is a probability in [0, 1)")
+    if not (0 <= values["repeat"] < 1 and 0 <= values["mentions"] < 1):
+        raise CorpusError("builtin:memory: repeat and mentions are probabilities in [0, 1)")
     if not 0 <= values["language"] <= 1:
         raise CorpusError("builtin:memory: language is a share in [0, 1]")
     if not 0 <= values["pool"] <= 5000:
@@ -241,26 +243,29 @@ def language_story(rng: random.Random, gaps: GapDistribution, repeat: float = 0.
     return join(*parts)
 
 
-def pronoun_story(rng: random.Random, gaps: GapDistribution) -> str:
+def pronoun_story(rng: random.Random, gaps: GapDistribution, mentions: float = 0.0) -> str:
+    """Subject, filler, pronoun; a newcomer, filler, the newcomer's pronoun. With probability ``mentions``
+    the current subject is mentioned again after more filler (and again)."""
     first = rng.randrange(2)                 # 0: female, 1: male
     second = rng.randrange(2)                # the newcomer's gender is independent of the first
     names = (FEMALE_NAMES, MALE_NAMES)
     first_name = rng.choice(names[first])
     second_name = rng.choice([n for n in names[second] if n != first_name])
-    return join(
-        SUBJECT_TEMPLATE.format(name=first_name, job=rng.choice(JOBS)),
-        gaps.filler(rng),
-        f"{PRONOUNS[first]} {rng.choice(PRONOUN_ACTIONS)}.",
-        SWITCH_TEMPLATE.format(name=second_name),
-        gaps.filler(rng),
-        f"{PRONOUNS[second]} {rng.choice(PRONOUN_ACTIONS)}.",
-    )
+
+    def about(gender: int) -> list[str]:
+        parts = [gaps.filler(rng), f"{PRONOUNS[gender]} {rng.choice(PRONOUN_ACTIONS)}."]
+        while mentions and rng.random() < mentions:
+            parts += [gaps.filler(rng), f"{PRONOUNS[gender]} {rng.choice(PRONOUN_ACTIONS)}."]
+        return parts
+
+    return join(SUBJECT_TEMPLATE.format(name=first_name, job=rng.choice(JOBS)), *about(first),
+                SWITCH_TEMPLATE.format(name=second_name), *about(second))
 
 
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
                     longest: int = GapDistribution.longest, pool: int = FillerMix.pool,
                     variety: float = FillerMix.variety, noise: float = FillerMix.noise,
-                    language: float = 0.6, repeat: float = 0.0) -> str:
+                    language: float = 0.6, repeat: float = 0.0, mentions: float = 0.0) -> str:
     """About ``size`` characters of stories, one per line, cut at a story boundary."""
     mix = FillerMix(pool=pool, variety=variety, noise=noise)
     gaps = GapDistribution(adjacent=adjacent, longest=longest, mix=mix)
@@ -272,7 +277,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
         if kind < language:
             line = language_story(rng, gaps, repeat)
         elif kind < language + (1 - language) * 0.75:
-            line = pronoun_story(rng, gaps)
+            line = pronoun_story(rng, gaps, mentions)
         else:
             line = " ".join(mix.sentence(rng) for _ in range(rng.randint(1, 4)))
         lines.append(line)
