@@ -145,6 +145,8 @@ def train(
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
     weight_decay: Annotated[Optional[float], _train("weight_decay", "AdamW weight decay on the weight matrices (biases are never decayed).")] = None,
     warmup_steps: Annotated[Optional[int], _train("warmup_steps", "Linear warm-up steps.")] = None,
+    min_lr_ratio: Annotated[Optional[float], _train("min_lr_ratio", "Learning rate at the end of the cosine "
+                                                    "decay, as a share of --lr (1: constant).")] = None,
     grad_clip: Annotated[Optional[float], _train("grad_clip", "Gradient-norm clipping threshold.")] = None,
     max_steps: Annotated[Optional[int], _train("max_steps", "Stop after this many steps.")] = None,
     epochs: Annotated[Optional[float], _train("epochs", "Stop after this many passes over the corpus "
