@@ -87,7 +87,7 @@ class TrainConfig:
         _require(_finite(self.lr) and self.lr > 0, "--lr must be a positive number")
         _require(_finite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be >= 0")
         _require(self.warmup_steps >= 0, "--warmup-steps must be >= 0")
-        _require(_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]")
+        _require(_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "--min-lr-ratio must be in [0, 1]")
         _require(_finite(self.grad_clip) and self.grad_clip > 0, "--grad-clip must be a positive number")
         _require(self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1")
         _require(self.epochs is None or (_finite(self.epochs) and self.epochs > 0), "--epochs must be positive")

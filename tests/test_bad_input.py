@@ -306,6 +306,7 @@ def test_probe_files_are_data_never_code(tmp_path):
     (["--seq-len", "0"], "--seq-len"),
     (["--on-divergence", "maybe"], "--on-divergence"),
     (["--warmup-steps", "-1"], "--warmup-steps"),
+    (["--min-lr-ratio", "1.5"], "--min-lr-ratio"),
     (["--grad-clip", "0"], "--grad-clip"),
     (["--hidden-size", "0"], "--hidden-size"),
     (["--weight-decay", "nan"], "--weight-decay"),
