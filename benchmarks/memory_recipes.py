@@ -1,123 +1,133 @@
-"""Which training recipe teaches a small LSTM the long-range dependency of the built-in memory corpus?
+"""Does a memory recipe hold on text the model never saw, for every seed?
 
-Each recipe trains from scratch for the same wall-clock budget, then the cue-swap probe ("I grew up in
-France. <fresh filler> I speak fluent ___", 14 countries, distances 0..800) and the forgetting probe
-measure it, with fresh filler (new draws like the training filler) and with unseen filler (sentences no
-generated corpus contains). One row per recipe:
+For each recipe and seed: train with charlstm's own trainer on the recipe's fixed step budget, then probe
+the best checkpoint (all probes start after the warm-up, see charlstm.probes.warmup):
 
-    python benchmarks/memory_recipes.py --time 600 final rnn     # the recommended recipe vs a vanilla RNN
-    python benchmarks/memory_recipes.py --list                   # every recipe tried, with its settings
+* cue-swap, 14 countries x 4 filler draws per distance: with **unseen** filler (the probes' own grammar,
+  charlstm.corpora.unseen: new words and sentence structures), **fresh** filler (new draws of the training
+  filler) and the **hand-written** file charlstm/probes/examples/memory_plain.toml;
+* forgetting (the subject switch), 16 contexts per distance, with unseen filler.
 
-Recipes name a corpus (built-in memory corpus options) plus model and training settings.
+The goal (issue 7): unseen cue-swap >= 90% at 100 characters and a memory span >= 200, and >= 80% after
+the switch at 100 characters, on unseen filler. Training time is printed in reference seconds (see
+benchmarks/reference.py), measured before the first run; time it on an otherwise quiet machine.
+
+    python benchmarks/memory_recipes.py memory --seeds 1,2,3,4,5     # the recipe, five seeds
+    python benchmarks/memory_recipes.py rnn --seeds 1                # a vanilla RNN on the same recipe
+    python benchmarks/memory_recipes.py --list                       # every recipe, with its settings
+    python benchmarks/memory_recipes.py memory --budget              # the recipe's cost in reference minutes
+
+``memory_explore.py`` is the harness the exploration table in memory_recipes.md was measured with.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from charlstm import recipes
 from charlstm.checkpoint import load_model
 from charlstm.corpus import prepare_corpus
-from charlstm.probes.cue_swap import language_probe, run_cue_swap, training_filler
+from charlstm.probes.cue_swap import language_probe, run_cue_swap, training_filler, unseen_filler
+from charlstm.probes.custom import load_probe_file
 from charlstm.probes.forgetting import run_forgetting
 from charlstm.train import train
+from reference import reference_second
 
 DISTANCES = (0, 25, 50, 100, 200, 400, 800)
-BASE_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_dim": 32, "dropout": 0.0}
-# Rows measured before the "final-*" ones used weight decay 0.01, the trainer's default then.
-BASE_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "eval_every": 500, "sample_length": 0}
+PLAIN_PROBE = Path(__file__).resolve().parents[1] / "charlstm" / "probes" / "examples" / "memory_plain.toml"
+MEMORY = recipes.RECIPES["memory"]
 
-GAP320 = recipes.MEMORY_CORPUS.replace("longest=120", "longest=320")   # the corpus of the earlier recipes
-SEED1337 = {**recipes.MEMORY_TRAIN, "seed": 1337}                       # the trainer's default seed
-
+# name: (corpus spec, model settings, training settings); each starts from the memory recipe.
 RECIPES = {
-    # name: (corpus spec, model overrides, training overrides)
-    # gaps uniform over 0..8 filler sentences: the naive corpus of the issue
-    "naive": ("builtin:memory:adjacent=0.111,one=0.111,max=8,longest=0", {}, {}),
-    "mixed-gaps": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {}, {}),
-    "fb3": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 3.0}, {}),
-    "seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {}, {"seq_len": 200}),
-    "spread": ("builtin:memory:adjacent=0.3,one=0.3,max=6,longest=0", {"forget_bias": 2.0}, {"seq_len": 200}),
-    "fb5": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 5.0}, {}),
-    "chrono200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"chrono_init": 200}, {}),
-    "chrono200-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"chrono_init": 200}, {"seq_len": 200}),
-    "dense": ("builtin:memory:adjacent=0.4,one=0.4,max=4,longest=0,language=0.8", {}, {}),
-    "dense-chrono100": ("builtin:memory:adjacent=0.4,one=0.4,max=4,longest=0,language=0.8", {"chrono_init": 100}, {}),
-    "dense-fb2": ("builtin:memory:adjacent=0.4,one=0.4,max=4,longest=0,language=0.8", {"forget_bias": 2.0}, {}),
-    "dense-fb3": ("builtin:memory:adjacent=0.4,one=0.4,max=4,longest=0,language=0.8", {"forget_bias": 3.0}, {}),
-    "loggap": ("builtin:memory:adjacent=0.3,longest=320,language=0.8", {}, {}),
-    "loggap-fb2": ("builtin:memory:adjacent=0.3,longest=320,language=0.8", {"forget_bias": 2.0}, {}),
-    "pool300": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {}, {}),
-    "pool2000": ("builtin:memory:adjacent=0.3,longest=320,pool=2000,language=0.8", {}, {}),
-    "pool100": ("builtin:memory:adjacent=0.3,longest=320,pool=100,language=0.8", {}, {}),
-    "pool300-mix": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.6", {}, {}),
-    "pool300-fb2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {"forget_bias": 2.0}, {}),
-    "pool300-seed2": ("builtin:memory:adjacent=0.3,longest=320,pool=300,language=0.8", {}, {"seed": 2}),
-    "fb5-seq200": ("builtin:memory:adjacent=0.5,one=0.3,max=8,longest=0", {"forget_bias": 5.0}, {"seq_len": 200}),
-    # the first recommended recipe: gaps up to 320 characters, the default seed, 600 s of training
-    # (17,917 steps), weight decay 0.01
-    "final-v1": (GAP320, recipes.MEMORY_MODEL,
-                 {**SEED1337, "max_steps": None, "eval_every": 1000, "weight_decay": 0.01}),
-    # the recipe with gaps up to 320 characters (seeds 1, 2, 3: 96%, 27%, 34% at 100 characters)
-    "final-gap320": (GAP320, recipes.MEMORY_MODEL,
-                     recipes.MEMORY_TRAIN),
-    # variations of the first recipe (gaps up to 320 characters), measured with the default seed 1337
-    # (and 9,375 steps, weight decay 0.1)
-    # a corpus 30x larger, so stories are not seen again and again: the filler cannot be memorised per story
-    "final-30M": (GAP320 + ",size=30M", recipes.MEMORY_MODEL, SEED1337),
-    "final-lang09": (GAP320.replace("language=0.7", "language=0.9"), recipes.MEMORY_MODEL,
-                     SEED1337),
-    "final-adj05": (GAP320.replace("adjacent=0.3", "adjacent=0.5"), recipes.MEMORY_MODEL,
-                    SEED1337),
-    # the recommended recipe: gaps up to 120 characters, seed 1 (seeds 1-4: 96%, 93%, 43%, 84% at 100)
-    "final": (recipes.MEMORY_CORPUS, recipes.MEMORY_MODEL, recipes.MEMORY_TRAIN),
-    "rnn": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "rnn"}, recipes.MEMORY_TRAIN),
-    "gru": (recipes.MEMORY_CORPUS, {**recipes.MEMORY_MODEL, "cell": "gru"}, recipes.MEMORY_TRAIN),
+    "memory": (MEMORY.corpus, MEMORY.model, MEMORY.train),
+    "rnn": (MEMORY.corpus, {**MEMORY.model, "cell": "rnn"}, MEMORY.train),
+    # the recipe with more subject stories (half the lines), for the subject switch
+    "memory-subjects": (MEMORY.corpus.replace("language=0.7", "language=0.5"), MEMORY.model, MEMORY.train),
+    # the recipe with pronoun re-mentions in half the switch stories (more gender signal, less language)
+    "memory-mentions": (MEMORY.corpus.replace("language=0.7", "language=0.5,mentions=0.5"), MEMORY.model,
+                        MEMORY.train),
+    # the recipe with 100-character windows (gradients reach fewer cues across long gaps)
+    "memory-seq100": (MEMORY.corpus, MEMORY.model, {**MEMORY.train, "seq_len": 100, "batch_size": 64}),
+    # the recipe before issue 7: filler from a fixed pool of 300 sentences only
+    "pool-only": ("builtin:memory:adjacent=0.3,longest=120,pool=300,language=0.7", MEMORY.model,
+                  {**MEMORY.train, "seq_len": 100, "max_steps": 9375}),
 }
 
 
-def run_recipe(name: str, seconds: float | None, chars: int | None, workdir: Path) -> dict:
-    """Train one recipe for a wall-clock budget, or for a character budget (unaffected by machine load)."""
+def accuracy_by_distance(report) -> dict[int, float]:
+    return {row.distance: row.accuracy for row in report.rows}
+
+
+def run_recipe(name: str, seed: int, workdir: Path, threads: int | None) -> dict:
     corpus_spec, model, config = RECIPES[name]
     corpus = prepare_corpus([corpus_spec], out_dir=workdir / "data")
-    model = {**BASE_MODEL, **model}
-    config = {**BASE_TRAIN, **config, "device": "cpu"}
-    config.pop("max_time", None)
-    if chars is not None:
-        config["max_steps"] = chars // (config["batch_size"] * config["seq_len"])
-    else:
-        config["max_time"] = seconds
+    config = {**config, "seed": seed, "device": "cpu", "max_time": None, "sample_length": 0}
+    if threads:
+        torch.set_num_threads(threads)
     started = time.perf_counter()
-    result = train(corpus, workdir / name, model=model, config=config, overwrite=True)
-    trained = time.perf_counter() - started
-    net, vocab, payload, _ = load_model(workdir / name)
-    fresh = training_filler(payload["corpus"]["inputs"])
-    swap = run_cue_swap(net, vocab, language_probe(distances=DISTANCES, samples=4, filler=fresh))
-    unseen = run_cue_swap(net, vocab, language_probe(distances=DISTANCES, samples=4))
-    forget = run_forgetting(net, vocab, distances=(0, 100, 400), samples=8, filler=fresh)
-    return {"recipe": name, "corpus": corpus_spec, "model": model, "train": {k: v for k, v in config.items()
-                                                                            if k not in BASE_TRAIN or BASE_TRAIN[k] != v},
-            "steps": result.step, "seconds": round(trained), "val_loss": result.best_val_loss,
-            "accuracy": {row.distance: row.accuracy for row in swap.rows}, "memory_span": swap.memory_span,
-            "unseen_accuracy": {row.distance: row.accuracy for row in unseen.rows},
-            "unseen_memory_span": unseen.memory_span,
-            "after_switch": {row.distance: row.accuracy_after for row in forget.rows},
-            "before_switch": {row.distance: row.accuracy_before for row in forget.rows}}
+    result = train(corpus, workdir / f"{name}-{seed}", model=model, config=config, overwrite=True)
+    seconds = time.perf_counter() - started
+    net, vocab, payload, _ = load_model(workdir / f"{name}-{seed}")
+    probe = language_probe(distances=DISTANCES, samples=4)
+    unseen = run_cue_swap(net, vocab, probe)
+    fresh = run_cue_swap(net, vocab, dataclasses.replace(probe, filler=training_filler(payload["corpus"]["inputs"])))
+    [plain_probe] = load_probe_file(PLAIN_PROBE)
+    plain = run_cue_swap(net, vocab, dataclasses.replace(plain_probe, distances=DISTANCES, samples=4))
+    switch = run_forgetting(net, vocab, distances=(0, 25, 50, 100, 200), samples=8, filler=unseen_filler)
+    after = {row.distance: row.accuracy_after for row in switch.rows}
+    passed = unseen.rows[DISTANCES.index(100)].accuracy >= 0.9 and (unseen.memory_span or 0) >= 200 and after[100] >= 0.8
+    return {"recipe": name, "seed": seed, "steps": result.step, "seconds": round(seconds),
+            "val_loss": result.best_val_loss, "unseen": accuracy_by_distance(unseen), "unseen_span": unseen.memory_span,
+            "fresh": accuracy_by_distance(fresh), "fresh_span": fresh.memory_span,
+            "plain": accuracy_by_distance(plain), "plain_span": plain.memory_span,
+            "before_switch": {row.distance: row.accuracy_before for row in switch.rows}, "after_switch": after,
+            "goal": passed}
+
+
+def budget(name: str, workdir: Path, steps: int = 150) -> tuple[float, int]:
+    """Seconds per training step of a recipe with the real trainer, and its step count, on this machine
+    now with torch's threads: a short untimed run first (caches, allocator), then one timed run whose
+    setup is counted too, so the estimate errs on the slow side."""
+    corpus_spec, model, config = RECIPES[name]
+    corpus = prepare_corpus([corpus_spec], out_dir=workdir / "data")
+    run = {**config, "device": "cpu", "max_time": None, "sample_length": 0, "eval_every": 10**9}
+    train(corpus, workdir / "budget", model=model, config={**run, "max_steps": 20}, overwrite=True)
+    started = time.perf_counter()
+    train(corpus, workdir / "budget", model=model, config={**run, "max_steps": 20 + steps}, overwrite=True)
+    return (time.perf_counter() - started) / (20 + steps), config["max_steps"]
+
+
+def print_row(row: dict, reference: float | None) -> None:
+    ref = f" = {row['seconds'] / reference:,.0f} ref s" if reference else ""
+    print(f"{row['recipe']} seed {row['seed']}: {row['steps']} steps, {row['seconds']} s{ref}, "
+          f"val {row['val_loss']:.4f} nats/char, goal {'PASS' if row['goal'] else 'fail'}")
+    for kind in ("unseen", "fresh", "plain"):
+        cells = " ".join(f"{row[kind][d]:5.0%}" for d in DISTANCES)
+        print(f"  {kind:<14}{cells}   span {row[kind + '_span']}")
+    after = " ".join(f"{v:5.0%}" for v in row["after_switch"].values())
+    print(f"  {'after switch':<14}{after}   (unseen filler, 0/25/50/100/200)", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipes", nargs="*", default=["final", "rnn"])
-    parser.add_argument("--time", type=float, default=600, help="training seconds per recipe")
-    parser.add_argument("--chars", type=float, help="train on this many characters instead of --time")
+    parser.add_argument("recipes", nargs="*", default=["memory"])
+    parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--json", help="also append each row to this JSON-lines file")
     parser.add_argument("--keep", help="keep the trained runs in this directory (default: a temporary one)")
+    parser.add_argument("--budget", action="store_true",
+                        help="only time the recipes' training steps against the reference (quiet machine!)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the reference timing (when other work shares the machine)")
     args = parser.parse_args()
     if args.list:
         for name, spec in RECIPES.items():
@@ -126,21 +136,29 @@ def main() -> None:
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown:
         sys.exit(f"unknown recipe(s): {', '.join(unknown)} (see --list)")
-    header = "recipe".ljust(14) + "steps  val   " + " ".join(f"{d:>5}" for d in DISTANCES) + "  span  after-switch(0/100/400)"
-    print(header)
+    reference = None if args.no_reference else reference_second()
+    if reference:
+        print(f"1 reference second = {reference:.2f} s on this machine now")
+    if args.budget:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.recipes:
+                per_step, steps = budget(name, Path(tmp))
+                total = per_step * steps
+                line = f"{name}: {steps} steps x {per_step:.3f} s = {total / 60:.1f} min on this machine now"
+                print(line + (f" = {total / reference / 60:.1f} reference minutes" if reference else ""))
+        return
+    print(f"distances: {' '.join(f'{d:>5}' for d in DISTANCES)} characters of filler")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.keep) if args.keep else Path(tmp)
         for name in args.recipes:
-            row = run_recipe(name, args.time, int(args.chars) if args.chars else None, workdir)
-            accuracy = " ".join(f"{row['accuracy'][d]:5.0%}" for d in DISTANCES)
-            unseen = " ".join(f"{row['unseen_accuracy'][d]:5.0%}" for d in DISTANCES)
-            after = "/".join(f"{v:.0%}" for v in row["after_switch"].values())
-            print(f"{name:<14}{row['steps']:>5}  {row['val_loss']:.3f} {accuracy}  {str(row['memory_span']):>4}  {after}",
-                  flush=True)
-            print(f"{'  unseen filler':<27} {unseen}  {str(row['unseen_memory_span']):>4}", flush=True)
-            if args.json:
-                with open(args.json, "a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+            for seed in (int(s) for s in args.seeds.split(",")):
+                row = run_recipe(name, seed, workdir, args.threads)
+                if reference:
+                    row["reference_seconds"] = round(row["seconds"] / reference)
+                print_row(row, reference)
+                if args.json:
+                    with open(args.json, "a") as handle:
+                        handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
