@@ -258,6 +258,26 @@ def test_probe_command_end_to_end(memory_run, tmp_path):
     assert "colour" in result.stderr and "memory span" in result.stderr
 
 
+def test_probe_command_warms_up_every_context(memory_run, tmp_path):
+    """Without --prefix each probe reads its default warm-up; --prefix replaces it everywhere ("" = cold)."""
+    from charlstm.checkpoint import load_model
+
+    model, vocab, _, _ = load_model(memory_run)
+    (tmp_path / "p.toml").write_text(GOOD_PROBE)
+    runner = CliRunner()
+    base = ["probe", str(memory_run), "--distances", "0", "--samples", "1", "--json"]
+    data = json.loads(runner.invoke(app, [*base, "--file", str(tmp_path / "p.toml"), "--suite", "cue-swap",
+                                          "--suite", "context", "--contexts", "1", "--positions", "20"]).stdout)
+    assert data["custom"][0]["prefix"] == data["context"]["prefix"] == default_warmup(model, vocab) != ""
+    assert data["cue-swap"]["prefix"] == memory.STORY_START
+    data = json.loads(runner.invoke(app, [*base, "--file", str(tmp_path / "p.toml"), "--suite", "cue-swap",
+                                          "--prefix", "Yes.\\n"]).stdout)
+    assert data["custom"][0]["prefix"] == data["cue-swap"]["prefix"] == "Yes.\n"
+    data = json.loads(runner.invoke(app, [*base[:2], "--prompt", "I grew up in Spain. I speak fluent ",
+                                          "--candidates", "Spanish.", "--prefix", "", "--json"]).stdout)
+    assert data["prompt"][0]["prefix"] == ""
+
+
 @pytest.mark.parametrize("args, message", [
     (["--suite", "nonsense"], "--suite"),
     (["--distances", "a,b"], "--distances"),
