@@ -1,5 +1,15 @@
-"""``charlstm demo``: the first run. Train a small LSTM on the built-in memory corpus, then show what it
-generates and whether it remembers where "I" grew up when asked which language "I" speak.
+"""``charlstm demo``: the first run.
+
+It trains a small LSTM on the built-in memory corpus for about a minute (so you watch the loss fall and
+the samples improve), then puts three models to the same test: "I grew up in France. <filler> I speak
+fluent ___", with filler of words and sentence structures no training corpus contains. The models are
+
+* the LSTM that ships with charlstm (``pretrained:memory-lstm``), trained by ``charlstm train --recipe
+  memory``: memory across hundreds of characters takes longer than a demo should;
+* a vanilla RNN trained the same way (``pretrained:memory-rnn``), the baseline that cannot remember;
+* the LSTM you just trained.
+
+``benchmarks/make_pretrained.py`` re-creates the shipped models with the project's own recipe.
 """
 
 from __future__ import annotations
@@ -22,25 +32,31 @@ from charlstm.sample import SamplingOptions, sample_text
 from charlstm.train import TrainResult, train
 from charlstm.vocab import Vocab
 
-DEMO_COUNTRIES = ("France", "Germany", "Japan", "Spain", "Greece", "Poland")
-# Two minutes of training reliably teaches memory across short filler; the full recipe goes much further
-# (charlstm train --recipe memory, then charlstm probe).
-DEMO_FILLER_CHARS = 20
+DEMO_DISTANCES = (0, 25, 50, 100, 200, 400)
+DEMO_SAMPLES = 3                     # filler draws per distance (each shared by all 14 countries)
+EXAMPLE_COUNTRIES = ("France", "Germany", "Japan", "Spain", "Greece", "Poland")
+EXAMPLE_FILLER_CHARS = 100
+SHIPPED = (("LSTM, shipped (charlstm train --recipe memory)", "pretrained:memory-lstm"),
+           ("vanilla RNN, shipped (same recipe, --cell rnn)", "pretrained:memory-rnn"))
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """One model's cue-swap accuracy on unseen filler, by distance."""
+
+    label: str
+    source: str
+    accuracy: dict[int, float]       # filler characters -> share of contexts answered with the cue's language
+    memory_span: int | None
 
 
 @dataclass(frozen=True)
 class Completion:
-    """'I grew up in <country>. <filler> I speak fluent ___': the model's probability for each language."""
+    """'I grew up in <country>. <filler> I speak fluent ___': each model's pick and its probability."""
 
     country: str
     expected: str
-    prompt: str
-    filler: str
-    probabilities: dict[str, float]   # normalised over the candidate languages
-
-    @property
-    def predicted(self) -> str:
-        return max(self.probabilities, key=self.probabilities.get)
+    picks: dict[str, tuple[str, float]]   # model label -> (picked language, P(right answer))
 
 
 @dataclass(frozen=True)
@@ -48,38 +64,68 @@ class DemoResult:
     training: TrainResult
     checkpoint: Path
     sample: str
+    sample_prime: str
+    rows: list[MemoryRow]
     completions: list[Completion]
+    filler: str                           # the example's filler (unseen), shared by every country
 
 
-def language_completions(model: CharRNN, vocab: Vocab, corpus_inputs: list[str] | None = None,
-                         countries=DEMO_COUNTRIES, filler_chars: int = DEMO_FILLER_CHARS,
-                         seed: int = memory.PROBE_SEED) -> list[Completion]:
-    """Cue, fresh filler (drawn like the training filler, with a seed never used for training), query;
-    every language scored as the continuation."""
-    probe = cue_swap.language_probe(filler=cue_swap.training_filler(corpus_inputs))
+def memory_row(label: str, source: str, model: CharRNN, vocab: Vocab,
+               distances: tuple[int, ...] = DEMO_DISTANCES, samples: int = DEMO_SAMPLES) -> MemoryRow:
+    probe = cue_swap.language_probe(distances=distances, samples=samples, filler=cue_swap.unseen_filler)
+    report = cue_swap.run_cue_swap(model, vocab, probe)
+    return MemoryRow(label=label, source=source, accuracy={row.distance: row.accuracy for row in report.rows},
+                     memory_span=report.memory_span)
+
+
+def language_completions(models: dict[str, tuple[CharRNN, Vocab]], countries=EXAMPLE_COUNTRIES,
+                         filler_chars: int = EXAMPLE_FILLER_CHARS,
+                         seed: int = memory.PROBE_SEED) -> tuple[list[Completion], str]:
+    """Each model's answer after the same unseen filler, for a few countries (in the order asked for)."""
+    probe = cue_swap.language_probe(filler=cue_swap.unseen_filler)
     filler = probe.filler(random.Random(seed), filler_chars) if filler_chars else ""
     by_label = {cue.label: cue for cue in probe.cues}
-    cues = [by_label[country] for country in countries]  # in the order asked for
+    cues = [by_label[country] for country in countries]
     prompts = [cue_swap.context(probe, cue, filler) for cue in cues]
     candidates = probe.all_candidates
-    scores = score_continuations(model, vocab, prompts, candidates)
-    return [Completion(country=cue.label, expected=cue.answer.rstrip("."), prompt=prompt, filler=filler,
-                       probabilities={c.rstrip("."): p for c, p in zip(candidates, normalise(row))})
-            for cue, prompt, row in zip(cues, prompts, scores)]
+    picks: dict[str, list[tuple[str, float]]] = {}
+    for label, (model, vocab) in models.items():
+        scores = score_continuations(model, vocab, prompts, candidates)
+        picks[label] = []
+        for cue, row in zip(cues, scores):
+            probs = normalise(row)
+            best = max(range(len(candidates)), key=probs.__getitem__)
+            picks[label].append((candidates[best].rstrip("."), probs[candidates.index(cue.answer)]))
+    completions = [Completion(country=cue.label, expected=cue.answer.rstrip("."),
+                              picks={label: picks[label][i] for label in models})
+                   for i, cue in enumerate(cues)]
+    return completions, filler
 
 
 def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | str = Path("data"),
              max_time: float | None = None, device: str = "auto", on_event: Callable[[Any], Any] | None = None,
-             stop_event: threading.Event | None = None) -> DemoResult:
-    """Train with the demo recipe (replacing an earlier demo run), then sample and probe the best model."""
-    corpus = prepare_corpus([recipes.MEMORY_CORPUS], out_dir=data_dir)
+             stop_event: threading.Event | None = None,
+             on_stage: Callable[[str], Any] | None = None) -> DemoResult:
+    """Train the demo LSTM (replacing an earlier demo run), then test it and the shipped models."""
+    stage = on_stage or (lambda text: None)
+    corpus = prepare_corpus([recipes.DEMO_CORPUS], out_dir=data_dir)
     config = {**recipes.DEMO_TRAIN, "device": device}
     if max_time is not None:
         config["max_time"] = max_time
     result = train(corpus, out_dir, model=recipes.DEMO_MODEL, config=config, overwrite=True,
                    on_event=on_event, stop_event=stop_event)
-    model, vocab, payload, path = load_model(out_dir, device="cpu")
-    text = sample_text(model, vocab, 300, prime=memory.CUE_TEMPLATE.format(country="Japan") + " ",
-                       options=SamplingOptions(temperature=0.8), seed=0)
-    return DemoResult(training=result, checkpoint=path, sample=text,
-                      completions=language_completions(model, vocab, payload["corpus"]["inputs"]))
+    stage("testing memory on filler the models never saw")
+    models = {label: load_model(source)[:2] for label, source in SHIPPED}
+    own_label = f"LSTM you just trained ({result.step} steps)"
+    own_model, own_vocab, _, path = load_model(out_dir, device="cpu")
+    models[own_label] = (own_model, own_vocab)
+    sources = dict(SHIPPED) | {own_label: str(path)}
+    rows = [memory_row(label, sources[label], model, vocab) for label, (model, vocab) in models.items()]
+    completions, filler = language_completions(models)
+    lstm, lstm_vocab = models[SHIPPED[0][0]]
+    # A line of the corpus's own, so the model writes whole stories of its choice: a primed country would
+    # show one answer, and the table above already shows every country's.
+    prime = memory.STORY_START
+    text = sample_text(lstm, lstm_vocab, 300, prime=prime, options=SamplingOptions(temperature=0.8), seed=0)
+    return DemoResult(training=result, checkpoint=path, sample=text, sample_prime=prime, rows=rows,
+                      completions=completions, filler=filler)

@@ -120,3 +120,25 @@ def test_duplicate_is_a_link_and_survives_replacing_the_source(run):
     ck.save_checkpoint({"model": {}}, run / ck.BEST)  # atomic replace: the twin keeps the old bytes
     assert (run / "twin.pt").read_bytes() == before
     assert not list(run.glob(".*.tmp"))
+
+
+def test_a_model_only_export_samples_the_same_and_is_smaller(run, tmp_path):
+    exported = ck.export_model(run, tmp_path / "model.pt")
+    model, vocab, payload, _ = ck.load_model(exported)
+    original, _, _, _ = ck.load_model(run)
+    assert "optimizer" not in payload and "state" not in payload and payload["vocab"] == list(vocab.chars)
+    ids = torch.randint(0, len(vocab), (2, 20))
+    assert torch.equal(model(ids)[0], original(ids)[0])
+    assert exported.stat().st_size < (run / ck.BEST).stat().st_size / 2
+
+
+def test_pretrained_names_resolve_to_shipped_models():
+    shipped = ck.pretrained_models()
+    assert {"memory-lstm", "memory-rnn"} <= set(shipped)
+    assert ck.resolve_checkpoint("pretrained:memory-lstm") == shipped["memory-lstm"]
+    assert ck.resolve_checkpoint(Path("pretrained:memory-rnn")) == shipped["memory-rnn"]
+    with pytest.raises(CheckpointError, match="no pretrained model 'nope'.*memory-lstm"):
+        ck.resolve_checkpoint("pretrained:nope")
+    for path in shipped.values():
+        assert path.stat().st_size < 2_000_000          # small enough to ship in the package
+        assert "optimizer" not in ck.load_checkpoint(path)

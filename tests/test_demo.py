@@ -1,4 +1,4 @@
-"""The demo and the named recipes, end to end on a short budget."""
+"""The demo, the shipped models it shows, and the named recipes."""
 
 from __future__ import annotations
 
@@ -6,22 +6,56 @@ import pytest
 from typer.testing import CliRunner
 
 from charlstm import recipes
+from charlstm.checkpoint import load_model
 from charlstm.cli import app
 from charlstm.corpora import parse_builtin
-from charlstm.demo import DEMO_COUNTRIES, run_demo
+from charlstm.demo import EXAMPLE_COUNTRIES, SHIPPED, run_demo
 from charlstm.errors import ConfigError
+from charlstm.probes.cue_swap import language_probe, run_cue_swap, unseen_filler
+from charlstm.probes.forgetting import run_forgetting
 
 
-def test_run_demo_trains_samples_and_scores_every_language(tmp_path, monkeypatch):
+def accuracy(model, vocab, distances=(0, 25, 50, 100, 200, 400)) -> dict[int, float]:
+    report = run_cue_swap(model, vocab, language_probe(distances=distances, samples=4, filler=unseen_filler))
+    return {row.distance: row.accuracy for row in report.rows}
+
+
+def test_the_shipped_lstm_passes_the_memory_goal_on_unseen_filler():
+    """What the demo shows is true: on filler it never saw, the shipped LSTM keeps the country for 200
+    characters and more, and after "Then Paul arrived." keeps the newcomer's gender (issue 7's goal)."""
+    model, vocab, payload, _ = load_model("pretrained:memory-lstm")
+    assert payload["corpus"]["inputs"] == [recipes.MEMORY_CORPUS]          # trained by the recipe
+    assert payload["model_config"]["cell"] == "lstm"
+    memory = accuracy(model, vocab)
+    assert all(memory[d] >= 0.9 for d in (0, 25, 50, 100, 200)), memory   # a memory span of 200 or more
+    switch = {row.distance: row.accuracy_after for row in
+              run_forgetting(model, vocab, distances=(0, 50, 100), samples=8, filler=unseen_filler).rows}
+    assert min(switch.values()) >= 0.8, switch
+
+
+def test_the_shipped_rnn_does_not_carry_the_country():
+    """The baseline the demo shows: trained the same way, the vanilla RNN does not carry the country even
+    to the adjacent question (about 20 characters), at any distance."""
+    model, vocab, payload, _ = load_model("pretrained:memory-rnn")
+    assert payload["corpus"]["inputs"] == [recipes.MEMORY_CORPUS] and payload["model_config"]["cell"] == "rnn"
+    memory = accuracy(model, vocab)
+    assert max(memory.values()) < 0.3, memory
+
+
+def test_run_demo_trains_and_compares_three_models(tmp_path, monkeypatch):
     monkeypatch.setattr(recipes, "DEMO_MODEL", {**recipes.DEMO_MODEL, "hidden_size": 32})
-    result = run_demo(out_dir=tmp_path / "demo", data_dir=tmp_path / "data", max_time=2, device="cpu")
-    assert result.training.reason == "max_time" and result.checkpoint.exists()
-    assert len(result.sample) == 300
-    assert [c.country for c in result.completions] == list(DEMO_COUNTRIES)
+    stages = []
+    result = run_demo(out_dir=tmp_path / "demo", data_dir=tmp_path / "data", max_time=2, device="cpu",
+                      on_stage=stages.append)
+    assert result.training.reason == "max_time" and result.checkpoint.exists() and stages
+    assert len(result.sample) == 300 and result.sample_prime == "Nothing much happened.\n"
+    assert [row.label for row in result.rows][:2] == [label for label, _ in SHIPPED]
+    assert result.rows[0].accuracy[100] >= 0.9 and result.rows[1].accuracy[100] < 0.3
+    assert [c.country for c in result.completions] == list(EXAMPLE_COUNTRIES)
+    assert len(result.filler) >= 100
     for completion in result.completions:
-        assert sum(completion.probabilities.values()) == pytest.approx(1.0)
-        assert len(completion.probabilities) == 14 and completion.expected in completion.probabilities
-        assert completion.prompt.endswith("I speak fluent ") and completion.filler in completion.prompt
+        assert set(completion.picks) == {row.label for row in result.rows}
+        assert all(0 <= p <= 1 for _, p in completion.picks.values())
 
 
 def test_demo_command_prints_the_memory_table(tmp_path, monkeypatch):
@@ -29,12 +63,15 @@ def test_demo_command_prints_the_memory_table(tmp_path, monkeypatch):
     monkeypatch.setattr(recipes, "DEMO_MODEL", {**recipes.DEMO_MODEL, "hidden_size": 32})
     result = CliRunner().invoke(app, ["demo", "--max-time", "2", "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "I speak fluent" in result.stderr and "picks the cue's language" in result.stderr
+    for expected in ("never seen in training", "vanilla RNN", "LSTM you just trained", "Nothing much happened."):
+        assert expected in result.stderr + result.stdout
 
 
 def test_recipes_are_valid_and_selectable(tmp_path, monkeypatch):
-    spec = parse_builtin(recipes.MEMORY_CORPUS)
-    assert spec.name == "memory" and dict(spec.options)["pool"] > 0
+    options = dict(parse_builtin(recipes.MEMORY_CORPUS).options)
+    assert options["pool"] > 0 and options["noise"] > 0 and options["variety"] > 0
+    demo = dict(parse_builtin(recipes.DEMO_CORPUS).options)       # the demo: the same text, a smaller corpus
+    assert demo.pop("size") < options.pop("size") and demo == options
     with pytest.raises(ConfigError, match="unknown --recipe"):
         recipes.get_recipe("nonsense")
     monkeypatch.chdir(tmp_path)

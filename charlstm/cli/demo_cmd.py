@@ -17,53 +17,70 @@ from charlstm.cli.train_cmd import TrainView, install_stop_handlers
 
 @app.command()
 def demo(
-    max_time: Annotated[Optional[float], typer.Option(help="Training seconds (default: the demo recipe's 120)",
-                                                      show_default=False)] = None,
+    max_time: Annotated[Optional[float], typer.Option(help="Seconds of live training (default: the demo "
+                                                           "recipe's 60)", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Run directory (replaced on each demo).")] = Path("checkpoints/demo"),
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples during training.")] = False,
 ) -> None:
-    """Train a small LSTM on the built-in memory corpus (about 2 minutes), then show what it learned.
+    """Train a small LSTM on the built-in memory corpus for a minute, then test what LSTMs remember.
 
-    The corpus is made of stories like "I grew up in France. *filler* I speak fluent French.": the demo
-    ends with the model's probability for each language after a country it was told earlier.
+    The corpus is made of stories like "I grew up in France. *filler* I speak fluent French.". After the
+    live training, three models answer "I speak fluent ___" after filler they never saw (new words, new
+    sentence structures): the LSTM that ships with charlstm (trained by charlstm train --recipe memory),
+    a vanilla RNN trained the same way, and the one you just trained.
 
     **Examples**
 
         charlstm demo
-        charlstm demo --max-time 30
+        charlstm demo --max-time 20
     """
     from charlstm.demo import run_demo
 
     stop = threading.Event()
     received = install_stop_handlers(stop)
     result = run_demo(out_dir=out, max_time=max_time, device=device, on_event=TrainView(not quiet),
-                      stop_event=stop)
-    console.print(f"\nTrained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
+                      stop_event=stop, on_stage=lambda text: console.print(f"\n{text}..."))
+    console.print(f"Trained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
                   f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
-    console.rule("sample (prime: \"I grew up in Japan. \")")
-    console.print(result.sample, markup=False)
-    console.rule("memory: I grew up in <country>. <filler> I speak fluent ___")
-    languages = list(result.completions[0].probabilities)
-    # One row per country, a few columns: fits an 80-column terminal (14 language columns did not).
-    table = Table(show_lines=False)
-    for column in ("grew up in", "right answer", "P(right)", "model's pick", "runner-up"):
-        table.add_column(column, justify="right" if column == "P(right)" else "left")
-    hits = 0
-    for completion in result.completions:
-        hit = completion.predicted == completion.expected
-        hits += hit
-        ranked = sorted(completion.probabilities.items(), key=lambda item: -item[1])
-        runner_up = next((f"{lang} {p:.2f}" for lang, p in ranked if lang != completion.predicted), "")
-        pick_style = "bold green" if hit else "red"
-        table.add_row(completion.country, completion.expected, f"{completion.probabilities[completion.expected]:.2f}",
-                      f"[{pick_style}]{completion.predicted}[/]", runner_up)
-    console.print(table)
-    filler = result.completions[0].filler
-    console.print(f"The model picks the cue's language for {hits} of {len(result.completions)} countries "
-                  f"(chance: 1 in {len(languages)}), across the filler {filler!r} ({len(filler)} characters, "
-                  f"drawn with a seed never used in training).", markup=False)
-    console.print("Next: charlstm train --recipe memory (about 5 minutes: memory across hundreds of characters), "
-                  "then charlstm probe checkpoints/memory   |   charlstm train corpus.txt", markup=False)
+    render_memory(result)
+    console.rule(f"the shipped LSTM writes (prime: {result.sample_prime.strip()!r})")
+    console.print(result.sample_prime + result.sample, markup=False)
+    console.print("\nNext: charlstm train --recipe memory (the shipped LSTM's recipe), charlstm probe "
+                  "pretrained:memory-lstm --suite cells (which cell carries the country), charlstm train "
+                  "corpus.txt (your own text)", markup=False)
     if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)
+
+
+def _percent(value: float) -> str:
+    style = "bold green" if value >= 0.9 else "yellow" if value >= 0.3 else "red"
+    return f"[{style}]{value:.0%}[/]"
+
+
+def render_memory(result) -> None:
+    console.rule("memory: I grew up in <country>. <filler never seen in training> I speak fluent ___")
+    distances = list(result.rows[0].accuracy)
+    table = Table(title="share of 14 countries x 3 fillers answered with the cue's language (chance 7%)",
+                  title_justify="left")
+    table.add_column("filler characters between cue and question")
+    for distance in distances:
+        table.add_column(str(distance), justify="right")
+    for row in result.rows:
+        table.add_row(row.label, *(_percent(row.accuracy[d]) for d in distances))
+    console.print(table)
+    labels = list(result.completions[0].picks)
+    example = Table(title=f"the same {len(result.filler)} characters of unseen filler after each country: "
+                          "each model's pick, and its probability for the right answer", title_justify="left")
+    example.add_column("grew up in")
+    for label in labels:
+        example.add_column(label.split(",")[0].split(" (")[0], justify="left")
+    for completion in result.completions:
+        cells = []
+        for label in labels:
+            pick, p_right = completion.picks[label]
+            style = "green" if pick == completion.expected else "red"
+            cells.append(f"[{style}]{pick}[/] ({p_right:.2f})")
+        example.add_row(completion.country, *cells)
+    console.print(example)
+    console.print(f"filler: {result.filler!r}", markup=False)

@@ -14,7 +14,8 @@ from charlstm.cli import app
 from charlstm.cli.render import nats, note
 
 CheckpointArg = Annotated[Optional[Path], typer.Argument(
-    help="A run directory (its best.pt, else last.pt) or a .pt file (default: the newest run under checkpoints/)",
+    help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
+         "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
     show_default=False)]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 
