@@ -1,8 +1,8 @@
 """Recommended settings, named so the CLI, the demo, the README and the benchmarks share one source.
 
 ``MEMORY`` is the recipe for the built-in memory corpus: settings with which an LSTM learns to carry the
-country across hundreds of characters of text it never saw (seeds 1-3), and with its default seed the
-subject's gender too (see the README's "Memory" section and ``benchmarks/memory_recipes.md``).
+country across hundreds of characters of text it never saw (seeds 1-3), and with its default seed on one
+thread the subject's gender too (see the README's "Memory" section and ``benchmarks/memory_recipes.md``).
 ``DEMO`` is a one-minute run of the same recipe for ``charlstm demo``.
 """
 
@@ -25,7 +25,8 @@ MEMORY_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_
 # across a long gap); a fixed step budget (7,032 x 32 x 200 = 45 M characters), so the result does not
 # depend on the machine. The learning rate decays to half its peak only: below that, late in a run, the
 # memory of unseen filler was seen to wear away while the loss still fell (benchmarks/memory_recipes.md).
-# Seed 3: of seeds 1-3, the one whose model also carries the subject's gender across filler.
+# Seed 3: of seeds 1-3 trained on one thread, the one whose model also carries the subject's gender
+# across filler (on two threads the same seed does not: the outcome is still a lottery, see the README).
 MEMORY_TRAIN = {"seq_len": 200, "batch_size": 32, "lr": 3e-3, "min_lr_ratio": 0.5, "weight_decay": 0.1,
                 "max_steps": 7032, "seed": 3, "eval_every": 1758}
 
