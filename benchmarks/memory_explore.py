@@ -16,12 +16,9 @@ memory_recipes.md lists what was tried with it; memory_recipes.py checks a recip
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import time
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
@@ -31,14 +28,11 @@ from charlstm.corpora import memory
 from charlstm.corpus import corpus_from_text
 from charlstm.evaluate import mean_loss
 from charlstm.model import CharRNN, detach_state
-from charlstm.probes.cue_swap import language_probe, run_cue_swap, unseen_filler
-from charlstm.probes.custom import load_probe_file
-from charlstm.probes.forgetting import run_forgetting
 from charlstm.schedule import learning_rate
 from charlstm.train import parameter_groups
 from charlstm.vocab import Vocab
+from memory_recipes import probe_memory
 
-PLAIN_PROBE = Path(__file__).resolve().parents[1] / "charlstm" / "probes" / "examples" / "memory_plain.toml"
 DISTANCES = (0, 50, 100, 200, 400)
 # Every letter in both cases, so any corpus variant shares one vocabulary with the probes.
 ALPHABET_LINE = "Pangram: the quick brown fox jumps over a lazy dog. KUXZ\n"
@@ -51,15 +45,10 @@ def corpus_text(args, pool: int, variety: float, noise: float, seed: int) -> str
 
 
 def quick_probes(model: CharRNN, vocab: Vocab, fresh) -> dict:
-    out = {}
-    for name, filler in (("unseen", unseen_filler), ("fresh", fresh)):
-        report = run_cue_swap(model, vocab, language_probe(distances=DISTANCES, samples=2, filler=filler))
-        out[name] = [round(row.accuracy, 2) for row in report.rows]
-    [plain] = load_probe_file(PLAIN_PROBE)
-    report = run_cue_swap(model, vocab, dataclasses.replace(plain, distances=DISTANCES, samples=2))
-    out["plain"] = [round(row.accuracy, 2) for row in report.rows]
-    switch = run_forgetting(model, vocab, distances=(0, 100), samples=4, filler=unseen_filler)
-    out["switch"] = [round(row.accuracy_after, 2) for row in switch.rows]
+    reports = probe_memory(model, vocab, fresh, distances=DISTANCES, samples=2, switch_distances=(0, 100),
+                           switch_samples=4)
+    out = {kind: [round(row.accuracy, 2) for row in reports[kind].rows] for kind in ("unseen", "fresh", "plain")}
+    out["switch"] = [round(row.accuracy_after, 2) for row in reports["switch"].rows]
     model.train()
     return out
 

@@ -45,9 +45,7 @@ class MemoryRow:
     """One model's cue-swap accuracy on unseen filler, by distance."""
 
     label: str
-    source: str
     accuracy: dict[int, float]       # filler characters -> share of contexts answered with the cue's language
-    memory_span: int | None
 
 
 @dataclass(frozen=True)
@@ -70,12 +68,10 @@ class DemoResult:
     filler: str                           # the example's filler (unseen), shared by every country
 
 
-def memory_row(label: str, source: str, model: CharRNN, vocab: Vocab,
+def memory_row(label: str, model: CharRNN, vocab: Vocab,
                distances: tuple[int, ...] = DEMO_DISTANCES, samples: int = DEMO_SAMPLES) -> MemoryRow:
     probe = cue_swap.language_probe(distances=distances, samples=samples, filler=cue_swap.unseen_filler)
-    report = cue_swap.run_cue_swap(model, vocab, probe)
-    return MemoryRow(label=label, source=source, accuracy={row.distance: row.accuracy for row in report.rows},
-                     memory_span=report.memory_span)
+    return MemoryRow(label=label, accuracy=cue_swap.run_cue_swap(model, vocab, probe).accuracy_by_distance)
 
 
 def language_completions(models: dict[str, tuple[CharRNN, Vocab]], countries=EXAMPLE_COUNTRIES,
@@ -116,11 +112,9 @@ def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | st
                    on_event=on_event, stop_event=stop_event)
     stage("testing memory on filler the models never saw")
     models = {label: load_model(source)[:2] for label, source in SHIPPED}
-    own_label = f"LSTM you just trained ({result.step} steps)"
     own_model, own_vocab, _, path = load_model(out_dir, device="cpu")
-    models[own_label] = (own_model, own_vocab)
-    sources = dict(SHIPPED) | {own_label: str(path)}
-    rows = [memory_row(label, sources[label], model, vocab) for label, (model, vocab) in models.items()]
+    models[f"LSTM you just trained ({result.step} steps)"] = (own_model, own_vocab)
+    rows = [memory_row(label, model, vocab) for label, (model, vocab) in models.items()]
     completions, filler = language_completions(models)
     lstm, lstm_vocab = models[SHIPPED[0][0]]
     # A line of the corpus's own, so the model writes whole stories of its choice: a primed country would

@@ -17,8 +17,8 @@ from charlstm.errors import ConfigError
 # and 20% pseudo-words, so the memory cannot rely on recognising the filler. 70% of the lines are
 # language stories, the rest subject-switch stories. 10 M characters, read three times in a run: with
 # the default 1 M, read thirty times, memory on unseen filler came later and shorter (memory_recipes.md).
-MEMORY_CORPUS = ("builtin:memory:size=10000000,adjacent=0.3,longest=120,pool=300,variety=0.3,noise=0.2,"
-                 "language=0.7")
+_MEMORY_TEXT = "adjacent=0.3,longest=120,pool=300,variety=0.3,noise=0.2,language=0.7"
+MEMORY_CORPUS = f"builtin:memory:size=10000000,{_MEMORY_TEXT}"
 MEMORY_MODEL = {"cell": "lstm", "num_layers": 1, "hidden_size": 256, "embedding_dim": 32, "dropout": 0.0,
                 "forget_bias": 1.0}
 # 200-character windows, so the gradient reaches the cue from most questions (with 100, it rarely does
@@ -31,7 +31,7 @@ MEMORY_TRAIN = {"seq_len": 200, "batch_size": 32, "lr": 3e-3, "min_lr_ratio": 0.
                 "max_steps": 7032, "seed": 3, "eval_every": 1758}
 
 # The demo trains for a minute, far from 10 M characters: the default 1 M corpus is generated in seconds.
-DEMO_CORPUS = MEMORY_CORPUS.replace("size=10000000,", "")
+DEMO_CORPUS = f"builtin:memory:{_MEMORY_TEXT}"
 DEMO_MODEL = dict(MEMORY_MODEL)
 DEMO_TRAIN = {**{k: v for k, v in MEMORY_TRAIN.items() if k != "max_steps"}, "max_time": 60, "eval_every": 100}
 

@@ -79,6 +79,10 @@ class CueSwapReport:
     prefix: str = ""   # the warm-up every context started after
 
     @property
+    def accuracy_by_distance(self) -> dict[int, float]:
+        return {row.distance: row.accuracy for row in self.rows}
+
+    @property
     def memory_span(self) -> int | None:
         """Largest distance up to which accuracy stays >= 90% (None if it fails even with no filler)."""
         span = None
