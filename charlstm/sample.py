@@ -1,21 +1,24 @@
 """Sampling text from a trained model: temperature, top-k, top-p (nucleus) or greedy, one character at a time.
 
-The prime text is fed once and the state carried, so each new character costs one step of the network,
-not a re-run of everything so far. Draws come from a private generator seeded by ``seed``: the same seed
-gives the same text, and sampling never disturbs the global random stream (training relies on it).
+The prime text is fed once (by the fused core) and the state carried, so each new character costs one
+step of the network, taken by the fast ``Stepper``, not a re-run of everything so far. Many samples run
+as rows of one batch. Each stream draws from its own generator seeded by its seed, by inverse-CDF
+sampling of a pre-drawn uniform: the same seed gives the same text whether the stream runs alone or in a
+batch, and sampling never disturbs the global random stream (training relies on it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN
-from charlstm.runtime import generator_for
+from charlstm.runtime import generator_for, threads_for_rows
+from charlstm.stepper import Stepper
 from charlstm.vocab import Vocab
 
 # Fed (not shown) before every text read from a fresh, zero state. Training carries the state from
@@ -43,20 +46,52 @@ class SamplingOptions:
 
 
 def next_char_probs(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
-    """Probabilities (V,) after temperature, top-k and top-p filtering of one step's logits (V,)."""
+    """Probabilities (..., V) after temperature, top-k and top-p filtering of logits (..., V)."""
     logits = logits.float() / options.temperature
-    if options.top_k is not None and options.top_k < logits.numel():
-        kth = torch.topk(logits, options.top_k).values[-1]
+    if options.top_k is not None and options.top_k < logits.size(-1):
+        kth = torch.topk(logits, options.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -math.inf)
     probs = torch.softmax(logits, dim=-1)
     if options.top_p is not None and options.top_p < 1:
-        sorted_probs, order = torch.sort(probs, descending=True)
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
         # Keep the smallest prefix whose mass reaches top_p: drop a token if the mass before it already does.
         drop = (torch.cumsum(sorted_probs, dim=-1) - sorted_probs) >= options.top_p
-        sorted_probs[drop] = 0.0
-        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-        probs /= probs.sum()
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        probs /= probs.sum(dim=-1, keepdim=True)
     return probs
+
+
+class Uniforms:
+    """U(0, 1) draws for each stream from its own generator seeded by the stream's seed, drawn a block at a
+    time: a stream's draws (and so its text) do not depend on which other streams run beside it."""
+
+    BLOCK = 256
+
+    def __init__(self, seeds: Sequence[int], device: torch.device):
+        self.generators = [generator_for(seed, torch.device("cpu")) for seed in seeds]
+        self.device = device
+        self.block = torch.empty(len(seeds), 0)
+        self.position = 0
+
+    def next(self) -> torch.Tensor:
+        """The next draw of every stream, (B, 1)."""
+        if self.position == self.block.size(1):
+            self.block = torch.stack([torch.rand(self.BLOCK, generator=g) for g in self.generators]).to(self.device)
+            self.position = 0
+        self.position += 1
+        return self.block[:, self.position - 1:self.position]
+
+
+def draw(logits: torch.Tensor, options: SamplingOptions, uniforms: Uniforms) -> torch.Tensor:
+    """The next character id of every stream, (B,), from logits (B, V): the first id whose cumulative
+    probability exceeds the stream's uniform draw (inverse-CDF sampling; a zero-probability id is never
+    chosen)."""
+    if options.greedy:
+        return logits.argmax(dim=-1)
+    cumulative = next_char_probs(logits, options).cumsum_(dim=-1)
+    threshold = uniforms.next() * cumulative[:, -1:]
+    return torch.searchsorted(cumulative, threshold, right=True).squeeze(1).clamp_(max=logits.size(-1) - 1)
 
 
 def start_id(vocab: Vocab) -> int:
@@ -71,30 +106,53 @@ def context_ids(vocab: Vocab, text: str) -> torch.Tensor:
     return torch.cat([torch.tensor([start_id(vocab)]), vocab.encode(text)])
 
 
-@torch.no_grad()
-def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
-             options: SamplingOptions = SamplingOptions(), seed: int = 0) -> Iterator[str]:
-    """Yield ``length`` new characters continuing ``prime`` (which is not repeated)."""
+@torch.inference_mode()
+def generate_ids(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+                 options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> Iterator[torch.Tensor]:
+    """Yield ``length`` steps of new character ids, (len(seeds),) each: one stream per seed, all continuing
+    ``prime`` (read once by the fused core, its state then shared by every stream) on the fast ``Stepper``.
+    Stream ``i`` gives the same text as a single stream with seed ``seeds[i]``."""
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
     device = next(model.parameters()).device
     model.eval()
-    prime_ids = context_ids(vocab, prime)
-    generator = generator_for(seed, torch.device("cpu"))
-    logits, state = model(prime_ids.view(1, -1).to(device))
+    logits, state = model(context_ids(vocab, prime).view(1, -1).to(device))
+    stepper = Stepper(model)
+    state = stepper.from_state(state).expand(len(seeds))
+    logits = logits[:, -1].expand(len(seeds), -1)
+    uniforms = Uniforms(seeds, device)
     for position in range(length):
-        step_logits = logits[0, -1].cpu()
-        if options.greedy:
-            next_id = int(step_logits.argmax())
-        else:
-            probs = next_char_probs(step_logits, options)
-            next_id = int(torch.multinomial(probs, 1, generator=generator))
-        yield vocab.chars[next_id]
+        with threads_for_rows(len(seeds), device):
+            ids = draw(logits, options, uniforms)
+        yield ids
         if position + 1 < length:
-            logits, state = model(torch.tensor([[next_id]], device=device), state)
+            with threads_for_rows(len(seeds), device):
+                logits = stepper.step(ids, state)
+
+
+def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+             options: SamplingOptions = SamplingOptions(), seed: int = 0) -> Iterator[str]:
+    """Yield ``length`` new characters continuing ``prime`` (which is not repeated), one at a time."""
+    chars = vocab.chars
+    for ids in generate_ids(model, vocab, length, prime, options, (seed,)):
+        yield chars[int(ids[0])]
+
+
+def texts_from_steps(vocab: Vocab, steps: Sequence[torch.Tensor], streams: int) -> list[str]:
+    """The texts of ``streams`` streams from ``generate_ids``' steps."""
+    if not steps:
+        return ["" for _ in range(streams)]
+    chars = vocab.chars
+    return ["".join(chars[i] for i in row) for row in torch.stack(steps, dim=1).tolist()]
+
+
+def sample_texts(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+                 options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> list[str]:
+    """One sample per seed, generated together as rows of one batch."""
+    return texts_from_steps(vocab, list(generate_ids(model, vocab, length, prime, options, seeds)), len(seeds))
 
 
 def sample_text(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
                 options: SamplingOptions = SamplingOptions(), seed: int = 0) -> str:
     """The whole sample as one string (``generate`` streams it)."""
-    return "".join(generate(model, vocab, length, prime, options, seed))
+    return sample_texts(model, vocab, length, prime, options, (seed,))[0]

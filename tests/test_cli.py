@@ -72,6 +72,16 @@ def test_sample_is_reproducible_and_streams_to_stdout(trained):
     assert many.exit_code == 0 and len(many.stdout.splitlines()) >= 3
 
 
+def test_num_samples_run_as_one_batch_and_print_each_seed_s_own_text_in_order(trained):
+    # The first sample streams, the others print whole: together, exactly the single-sample runs in order.
+    many = run("sample", trained, "--seed", "5", "--length", "30", "--prime", "Th", "--num-samples", "3")
+    singles = [run("sample", trained, "--seed", str(seed), "--length", "30", "--prime", "Th").stdout
+               for seed in (5, 6, 7)]
+    assert many.exit_code == 0 and many.stdout == "".join(singles)
+    assert len(set(singles)) == 3
+    assert "sample 3 of 3 (seed 7)" in many.stderr
+
+
 def test_info_and_eval_json(trained, workdir):
     info = json.loads(run("info", trained, "--json").stdout)
     assert info["step"] == 20 and info["vocab_size"] == len(set(TEXT)) and info["parameters"] > 0

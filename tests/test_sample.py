@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from charlstm.errors import ConfigError, VocabularyError
-from charlstm.sample import SamplingOptions, generate, next_char_probs, sample_text
+from charlstm.sample import SamplingOptions, generate, next_char_probs, sample_text, sample_texts
 from charlstm.vocab import Vocab
 from tests.conftest import tiny_model
 
@@ -102,3 +102,58 @@ def test_prime_with_unknown_characters(model):
         sample_text(model, VOCAB, 5, prime="abz")
     with pytest.raises(ConfigError, match="length"):
         sample_text(model, VOCAB, -1)
+
+
+PINNED = {1: "facf\ngbfdcedebccdchebacbbdff\ng", 2: "bbbbfbbababbbfbff\n\nf\nabfbbbaaa",
+          3: "\n\nb\nd\nffehcgac\ndahggeah\naabeaa"}
+
+
+# --- the fast step path -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("tie", [False, True])
+def test_stepper_matches_the_fused_core(cell, tie):
+    from charlstm.stepper import Stepper
+
+    model = tiny_model(len(VOCAB), cell=cell, num_layers=3, tie_weights=tie)
+    ids = torch.randint(0, len(VOCAB), (4, 25), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, _ = model(ids)
+        stepper = Stepper(model)
+        state = stepper.initial_state(4)
+        stepped = torch.stack([stepper.step(ids[:, t], state) for t in range(25)], dim=1)
+        # A state read by the fused core continues on the stepper (a prime is read that way).
+        _, fused_state = model(ids[:, :10])
+        continued = stepper.step(ids[:, 10], stepper.from_state(fused_state))
+    assert torch.allclose(stepped, expected, atol=1e-5)
+    assert torch.allclose(continued, expected[:, 10], atol=1e-5)
+    final = model(ids)[1]
+    pairs = zip(stepper.to_state(state), final) if cell == "lstm" else [(stepper.to_state(state), final)]
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in pairs)
+
+
+def test_batched_streams_give_each_seed_its_single_stream_text(model):
+    options = SamplingOptions(temperature=1.0, top_p=0.95)
+    batch = sample_texts(model, VOCAB, 60, prime="ab", options=options, seeds=[3, 4, 5, 6, 7])
+    assert batch == [sample_text(model, VOCAB, 60, prime="ab", options=options, seed=s) for s in (3, 4, 5, 6, 7)]
+    assert len(set(batch)) == 5
+
+
+def test_seeded_samples_are_pinned(model):
+    """The texts a seed gives are part of the interface (users quote seeds): a change to the sampler that
+    alters them must be deliberate, and the README must say so."""
+    assert sample_text(model, VOCAB, 30, prime="ab", seed=1) == PINNED[1]
+    assert sample_text(model, VOCAB, 30, prime="ab", seed=2, options=SamplingOptions(top_k=3)) == PINNED[2]
+    assert sample_text(model, VOCAB, 30, seed=3, options=SamplingOptions(temperature=1.5, top_p=0.9)) == PINNED[3]
+
+
+def test_inverse_cdf_draws_follow_the_distribution():
+    from charlstm.sample import Uniforms, draw
+
+    logits = torch.tensor([[2.0, 0.0, -100.0, 1.0]]).log_softmax(-1).expand(4000, -1)
+    ids = draw(logits, SamplingOptions(temperature=1.0), Uniforms(range(4000), torch.device("cpu")))
+    freq = torch.bincount(ids, minlength=4).float() / 4000
+    assert torch.allclose(freq, torch.softmax(logits[0], -1), atol=0.03)
+    assert freq[2] == 0  # a (practically) impossible character is never drawn
+    masked = draw(logits[:50], SamplingOptions(temperature=1.0, top_k=1), Uniforms(range(50), torch.device("cpu")))
+    assert masked.tolist() == [0] * 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -55,3 +56,22 @@ def human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+class LiveWriter:
+    """Streamed text, flushed at each newline and at least every ``interval`` seconds: a flush per
+    character (a system call each) cost more than a fast model's step."""
+
+    def __init__(self, out, interval: float = 0.05):
+        self.out, self.interval = out, interval
+        self.flushed = time.monotonic()
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        now = time.monotonic()
+        if "\n" in text or now - self.flushed >= self.interval:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        self.out.flush()
+        self.flushed = time.monotonic() if now is None else now

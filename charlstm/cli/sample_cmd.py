@@ -11,12 +11,15 @@ from typing import Annotated, Optional
 import typer
 
 from charlstm.cli import app
-from charlstm.cli.render import nats, note
+from charlstm.cli.render import LiveWriter, nats, note
 
 CheckpointArg = Annotated[Optional[Path], typer.Argument(
     help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
          "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
     show_default=False)]
+# Streams generated together: 256 rows of a 2 x 512 model keep a batch's state and logits under 2 MB.
+BATCH_ROWS = 256
+
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 
 
@@ -53,7 +56,8 @@ def sample(
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the likeliest character.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same text; default: random)",
                                                 show_default=False)] = None,
-    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...).")] = 1,
+    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...), generated together as one batch; the "
+                                                     "first streams, the others print whole in order.")] = 1,
     device: DeviceOption = "cpu",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
@@ -69,7 +73,7 @@ def sample(
         charlstm sample --greedy --prime "I grew up in France. "
     """
     from charlstm.errors import ConfigError
-    from charlstm.sample import SamplingOptions, generate
+    from charlstm.sample import SamplingOptions
 
     options = SamplingOptions(temperature=temp, top_k=top_k, top_p=top_p, greedy=greedy)
     if length < 0:
@@ -83,13 +87,32 @@ def sample(
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
         note(f"seed {seed} (pass --seed {seed} to get this text again)")
-    out = sys.stdout
-    for index in range(num_samples):
-        if num_samples > 1:
-            note(f"--- sample {index + 1} of {num_samples} (seed {seed + index})")
-        out.write(prime)
-        for char in generate(model, vocab, length, prime, options, seed=seed + index):
-            out.write(char)
-            out.flush()
-        out.write("\n")
-        out.flush()
+    print_samples(model, vocab, length, prime, options, [seed + i for i in range(num_samples)])
+
+
+def print_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
+    """Samples run as rows of one batch (``BATCH_ROWS`` at a time). The first is streamed as it is
+    generated; the others are printed whole, in order, as soon as their batch is done."""
+    from charlstm.sample import generate_ids, texts_from_steps
+
+    out = LiveWriter(sys.stdout)
+
+    def header(index: int) -> None:
+        if len(seeds) > 1:
+            note(f"--- sample {index + 1} of {len(seeds)} (seed {seeds[index]})")
+
+    for first in range(0, len(seeds), BATCH_ROWS):
+        batch, steps = seeds[first:first + BATCH_ROWS], []
+        if first == 0:
+            header(0)
+            out.write(prime)
+        for ids in generate_ids(model, vocab, length, prime, options, batch):
+            steps.append(ids)
+            if first == 0:
+                out.write(vocab.chars[int(ids[0])])
+        for row, text in enumerate(texts_from_steps(vocab, steps, len(batch))):
+            if first + row > 0:
+                header(first + row)
+                out.write(prime + text)
+            out.write("\n")
+    out.flush()

@@ -1,6 +1,6 @@
 """Which cells carry the memory, and where the gates open and close.
 
-``trace`` re-runs an LSTM one step at a time from its own weights (exactly what the fused ``nn.LSTM``
+``trace`` re-runs an LSTM one step at a time on the sampler's ``Stepper`` (what the fused ``nn.LSTM``
 computes, gate by gate) and keeps every cell state c_t, output h_t and gate activation i, f, g, o.
 
 ``memory_cells`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
@@ -21,9 +21,10 @@ from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
 from charlstm.sample import context_ids
+from charlstm.stepper import LSTM_GATES, Stepper
 from charlstm.vocab import Vocab
 
-GATES = ("input", "forget", "cell", "output")   # nn.LSTM's packing order: i, f, g, o
+GATES = LSTM_GATES
 
 
 @dataclass
@@ -41,27 +42,16 @@ def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
     if model.config.cell != "lstm":
         raise ProbeError(f"the cells probe reads LSTM gates; this model is a {model.config.cell.upper()}")
     model.eval()
-    core, hidden_size, layers = model.core, model.config.hidden_size, model.config.num_layers
-    inputs = model.embedding(context_ids(vocab, text).to(model.embedding.weight.device))   # (1 + T, E)
-    h = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
-    c = [torch.zeros(hidden_size, device=inputs.device) for _ in range(layers)]
+    stepper = Stepper(model)
+    state = stepper.initial_state(1)
     cells, hiddens, gates = [], [], {name: [] for name in GATES}
-    for x in inputs:
-        step_gates = {name: [] for name in GATES}
-        for layer in range(layers):
-            w_ih, w_hh = getattr(core, f"weight_ih_l{layer}"), getattr(core, f"weight_hh_l{layer}")
-            pre = w_ih @ x + getattr(core, f"bias_ih_l{layer}") + w_hh @ h[layer] + getattr(core, f"bias_hh_l{layer}")
-            i, f, g, o = pre.chunk(4)
-            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-            c[layer] = f * c[layer] + i * g
-            h[layer] = o * torch.tanh(c[layer])
-            for name, value in zip(GATES, (i, f, g, o)):
-                step_gates[name].append(value)
-            x = h[layer]
-        cells.append(torch.stack(c))
-        hiddens.append(torch.stack(h))
+    for char in context_ids(vocab, text).to(model.embedding.weight.device).split(1):
+        layers: list[dict] = []
+        stepper.step(char, state, layers)
+        cells.append(torch.cat(state.c))       # (L, H): one row per layer
+        hiddens.append(torch.cat(state.h))
         for name in GATES:
-            gates[name].append(torch.stack(step_gates[name]))
+            gates[name].append(torch.cat([layer[name] for layer in layers]))
     return Trace(text=text, cell=torch.stack(cells)[1:].cpu(), hidden=torch.stack(hiddens)[1:].cpu(),
                  gates={name: torch.stack(v)[1:].cpu() for name, v in gates.items()})
 
