@@ -307,6 +307,19 @@ def test_cell_trace_reproduces_the_fused_lstm():
     assert 0 <= float(result.gates["forget"].min()) and float(result.gates["forget"].max()) <= 1
 
 
+def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone():
+    from charlstm.probes.cells import trace, traces
+
+    vocab = Vocab.from_text("abc .")
+    model = tiny_model(len(vocab), num_layers=2)
+    texts = ["abc. cab.", "a", "cab cab cab ."]
+    for text, batched in zip(texts, traces(model, vocab, texts)):
+        alone = trace(model, vocab, text)
+        assert batched.text == text and batched.cell.shape == alone.cell.shape == (len(text), 2, 32)
+        assert torch.allclose(batched.cell, alone.cell, atol=1e-6)
+        assert torch.allclose(batched.gates["forget"], alone.gates["forget"], atol=1e-6)
+
+
 def test_memory_cells_finds_a_unit_that_stores_the_cue():
     """Plant a perfect memory cell by hand: unit 0 adds the cue's identity and never forgets it."""
     from charlstm.probes.cells import memory_cells

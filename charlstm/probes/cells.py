@@ -13,6 +13,7 @@ measured.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +21,8 @@ import torch
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
+from charlstm.probes.scoring import pad
+from charlstm.runtime import threads_for_rows
 from charlstm.sample import context_ids
 from charlstm.stepper import LSTM_GATES, Stepper
 from charlstm.vocab import Vocab
@@ -35,25 +38,38 @@ class Trace:
     gates: dict[str, torch.Tensor] = field(default_factory=dict)   # name -> (T, L, H)
 
 
-@torch.no_grad()
 def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
     """Step an LSTM through ``text`` after the start character sampling feeds (``sample.START_CHARS``),
     keeping every gate (eval mode: no dropout); the start character itself is not part of the trace."""
+    return traces(model, vocab, [text])[0]
+
+
+@torch.no_grad()
+def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
+    """``trace`` of several texts at once, as rows of one batch (right-padded: a row's steps never depend
+    on what follows its end, so each trace is the one it would have alone)."""
     if model.config.cell != "lstm":
         raise ProbeError(f"the cells probe reads LSTM gates; this model is a {model.config.cell.upper()}")
     model.eval()
+    device = model.embedding.weight.device
+    ids, lengths = pad([context_ids(vocab, text) for text in texts])
     stepper = Stepper(model)
-    state = stepper.initial_state(1)
+    state = stepper.initial_state(len(texts))
     cells, hiddens, gates = [], [], {name: [] for name in GATES}
-    for char in context_ids(vocab, text).to(model.embedding.weight.device).split(1):
+    for column in ids.t().to(device):
         layers: list[dict] = []
-        stepper.step(char, state, layers)
-        cells.append(torch.cat(state.c))       # (L, H): one row per layer
-        hiddens.append(torch.cat(state.h))
+        with threads_for_rows(len(texts), device):
+            stepper.step(column, state, layers)
+        cells.append(torch.stack(state.c, dim=1))       # (B, L, H)
+        hiddens.append(torch.stack(state.h, dim=1))
         for name in GATES:
-            gates[name].append(torch.cat([layer[name] for layer in layers]))
-    return Trace(text=text, cell=torch.stack(cells)[1:].cpu(), hidden=torch.stack(hiddens)[1:].cpu(),
-                 gates={name: torch.stack(v)[1:].cpu() for name, v in gates.items()})
+            gates[name].append(torch.stack([layer[name] for layer in layers], dim=1))
+    cell, hidden = torch.stack(cells, dim=1).cpu(), torch.stack(hiddens, dim=1).cpu()    # (B, T, L, H)
+    gate = {name: torch.stack(values, dim=1).cpu() for name, values in gates.items()}
+    # Step 0 read the start character, which is not part of the trace.
+    return [Trace(text=text, cell=cell[row, 1:length], hidden=hidden[row, 1:length],
+                  gates={name: values[row, 1:length] for name, values in gate.items()})
+            for row, (text, length) in enumerate(zip(texts, lengths.tolist()))]
 
 
 @dataclass
@@ -90,9 +106,8 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
     finals, labels, forget_means, first = [], [], [], {}
     for sample in range(samples):
         filler = probe.filler(rng, distance) if distance > 0 else ""
-        for cue in probe.cues:
-            text = context(probe, cue, filler)
-            result = trace(model, vocab, text)
+        texts = [context(probe, cue, filler) for cue in probe.cues]
+        for cue, text, result in zip(probe.cues, texts, traces(model, vocab, texts)):
             cue_end = len(probe.prefix) + len(cue.text)
             query_start = len(text) - len(probe.query)
             finals.append(result.cell[-1].flatten())
