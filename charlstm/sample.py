@@ -18,7 +18,7 @@ import torch
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN
 from charlstm.runtime import generator_for, threads_for_rows
-from charlstm.stepper import Stepper
+from charlstm.stepper import Stepper, StepState
 from charlstm.vocab import Vocab
 
 # Fed (not shown) before every text read from a fresh, zero state. Training carries the state from
@@ -106,28 +106,64 @@ def context_ids(vocab: Vocab, text: str) -> torch.Tensor:
     return torch.cat([torch.tensor([start_id(vocab)]), vocab.encode(text)])
 
 
-@torch.inference_mode()
+class Streams:
+    """Streams of text that continue from call to call: ``read`` text into them, draw the ``next``
+    character of each. They share what they read, so a prime is read once (by the fused core, then the
+    state is copied to every stream), and each draws from its own seed's generator: stream ``i`` gives the
+    same text as a single stream with seed ``seeds[i]``. The state is kept until ``reset``."""
+
+    def __init__(self, model: CharRNN, vocab: Vocab, options: SamplingOptions = SamplingOptions(),
+                 seeds: Sequence[int] = (0,)):
+        self.model, self.vocab, self.options = model.eval(), vocab, options
+        self.device = next(model.parameters()).device
+        self.stepper = Stepper(model)
+        self.rows = len(seeds)
+        self.reseed(seeds)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything read and generated: the next text is read from a fresh state."""
+        self.state: StepState | None = None
+        self.logits: torch.Tensor | None = None
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        if len(seeds) != self.rows:
+            raise ConfigError(f"{self.rows} streams need {self.rows} seeds, not {len(seeds)}")
+        self.uniforms = Uniforms(seeds, self.device)
+
+    @torch.inference_mode()
+    def read(self, text: str) -> None:
+        """Feed ``text`` to every stream (after the start character, when the state is fresh)."""
+        if self.state is None:
+            logits, state = self.model(context_ids(self.vocab, text).view(1, -1).to(self.device))
+            self.state = self.stepper.from_state(state).expand(self.rows)
+            self.logits = logits[:, -1].expand(self.rows, -1)
+        elif text:
+            ids = self.vocab.encode(text).to(self.device).expand(self.rows, -1)
+            logits, state = self.model(ids, self.stepper.to_state(self.state))
+            self.state, self.logits = self.stepper.from_state(state), logits[:, -1]
+
+    @torch.inference_mode()
+    def next(self) -> torch.Tensor:
+        """Draw each stream's next character id, (rows,), and feed it to the stream."""
+        if self.state is None:
+            self.read("")
+        with threads_for_rows(self.rows, self.device):
+            ids = draw(self.logits, self.options, self.uniforms)
+            self.logits = self.stepper.step(ids, self.state)
+        return ids
+
+
 def generate_ids(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
                  options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> Iterator[torch.Tensor]:
     """Yield ``length`` steps of new character ids, (len(seeds),) each: one stream per seed, all continuing
-    ``prime`` (read once by the fused core, its state then shared by every stream) on the fast ``Stepper``.
-    Stream ``i`` gives the same text as a single stream with seed ``seeds[i]``."""
+    ``prime``, stepped on the fast ``Stepper``."""
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
-    device = next(model.parameters()).device
-    model.eval()
-    logits, state = model(context_ids(vocab, prime).view(1, -1).to(device))
-    stepper = Stepper(model)
-    state = stepper.from_state(state).expand(len(seeds))
-    logits = logits[:, -1].expand(len(seeds), -1)
-    uniforms = Uniforms(seeds, device)
-    for position in range(length):
-        with threads_for_rows(len(seeds), device):
-            ids = draw(logits, options, uniforms)
-        yield ids
-        if position + 1 < length:
-            with threads_for_rows(len(seeds), device):
-                logits = stepper.step(ids, state)
+    streams = Streams(model, vocab, options, seeds)
+    streams.read(prime)
+    for _ in range(length):
+        yield streams.next()
 
 
 def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",

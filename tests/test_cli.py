@@ -68,8 +68,31 @@ def test_sample_is_reproducible_and_streams_to_stdout(trained):
     assert a.exit_code == 0 and a.stdout == b.stdout
     assert a.stdout.startswith("The ") and len(a.stdout) == len("The ") + 40 + 1
     assert "newest run" in a.stderr  # says which checkpoint it picked
-    many = run("sample", trained, "--seed", "5", "--length", "10", "--num-samples", "3", "--greedy")
+    many = run("sample", trained, "--seed", "5", "--length", "10", "--num-samples", "3")
     assert many.exit_code == 0 and len(many.stdout.splitlines()) >= 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--greedy", "--top-k", "3"], "--top-k would have no effect"),
+    (["--greedy", "--temp", "0.5", "--top-p", "0.9"], "--temp, --top-p would have no effect"),
+    (["--greedy", "--num-samples", "2"], "--num-samples would repeat it"),
+    (["--interactive", "--json"], "--interactive runs one stream"),
+])
+def test_contradictory_sampling_options_are_refused(trained, args, message):
+    assert_one_line_error(run("sample", trained, *args), message)
+
+
+def test_greedy_with_a_seed_warns_that_the_seed_does_nothing(trained):
+    result = run("sample", trained, "--greedy", "--seed", "3", "--length", "5")
+    assert result.exit_code == 0 and "--seed has no effect" in result.stderr
+
+
+def test_sample_json_lines(trained):
+    result = run("sample", trained, "--seed", "4", "--length", "12", "--prime", "Th", "--num-samples", "2", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    single = run("sample", trained, "--seed", "5", "--length", "12", "--prime", "Th").stdout
+    assert [line["seed"] for line in lines] == [4, 5] and all(line["prime"] == "Th" for line in lines)
+    assert all(len(line["text"]) == 12 for line in lines) and "Th" + lines[1]["text"] + "\n" == single
 
 
 def test_num_samples_run_as_one_batch_and_print_each_seed_s_own_text_in_order(trained):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from charlstm.cli import app
-from charlstm.cli.render import LiveWriter, nats, note
+from charlstm.cli.render import LiveWriter, nats, note, warn
 
 CheckpointArg = Annotated[Optional[Path], typer.Argument(
     help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
@@ -48,7 +48,8 @@ def unescape(text: str) -> str:
 @app.command()
 def sample(
     checkpoint: CheckpointArg = None,
-    temp: Annotated[float, typer.Option("--temp", "--temperature", help="Sampling temperature (> 0).")] = 0.8,
+    temp: Annotated[Optional[float], typer.Option("--temp", "--temperature", help="Sampling temperature (> 0) "
+                                                  "[default: 0.8].", show_default=False)] = None,
     length: Annotated[int, typer.Option(help="Characters to generate.")] = 500,
     prime: Annotated[str, typer.Option(help="Text to start from (fed once; printed first; \\n is a newline).")] = "",
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the K likeliest characters.")] = None,
@@ -56,8 +57,11 @@ def sample(
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the likeliest character.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same text; default: random)",
                                                 show_default=False)] = None,
-    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...), generated together as one batch; the "
-                                                     "first streams, the others print whole in order.")] = 1,
+    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...), generated together "
+                                                  "as one batch; the first streams, the others print whole in order.")] = 1,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="A prompt loop: each line you type is "
+                                              "read and continued; /reset, /temp, /length, /seed; Ctrl-D leaves.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per sample (seed, prime, text) on stdout.")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
@@ -71,23 +75,63 @@ def sample(
         charlstm sample checkpoints/tinyshakespeare --prime "ROMEO:" --length 1000
         charlstm sample run/best.pt --top-p 0.9 --seed 7 --num-samples 3 > samples.txt
         charlstm sample --greedy --prime "I grew up in France. "
+        charlstm sample pretrained:memory-lstm --interactive --length 80
     """
     from charlstm.errors import ConfigError
     from charlstm.sample import SamplingOptions
 
-    options = SamplingOptions(temperature=temp, top_k=top_k, top_p=top_p, greedy=greedy)
+    check_sampling_options(temp, top_k, top_p, greedy, seed, num_samples, interactive, as_json)
+    options = SamplingOptions(temperature=0.8 if temp is None else temp, top_k=top_k, top_p=top_p, greedy=greedy)
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
-    if num_samples < 1:
-        raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
     prime = unescape(prime)
     model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False)
     vocab.encode(prime)  # unknown prime characters fail here, before anything is printed
     announce_checkpoint(path, payload, picked=checkpoint is None)
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-        note(f"seed {seed} (pass --seed {seed} to get this text again)")
-    print_samples(model, vocab, length, prime, options, [seed + i for i in range(num_samples)])
+        if not greedy:
+            note(f"seed {seed} (pass --seed {seed} to get this text again)")
+    if interactive:
+        from charlstm.cli.interactive import run_interactive
+
+        return run_interactive(model, vocab, options, length, seed, prime)
+    seeds = [seed + i for i in range(num_samples)]
+    if as_json:
+        return print_json_samples(model, vocab, length, prime, options, seeds)
+    print_samples(model, vocab, length, prime, options, seeds)
+
+
+def check_sampling_options(temp, top_k, top_p, greedy: bool, seed, num_samples: int, interactive: bool,
+                           as_json: bool) -> None:
+    """Options that contradict each other are refused, never silently ignored."""
+    from charlstm.errors import ConfigError
+
+    if num_samples < 1:
+        raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
+    if greedy:
+        given = [flag for flag, value in (("--temp", temp), ("--top-k", top_k), ("--top-p", top_p)) if value is not None]
+        if given:
+            raise ConfigError(f"--greedy always takes the likeliest character: {', '.join(given)} would have no effect")
+        if seed is not None:
+            warn("--seed has no effect with --greedy (it draws nothing)")
+        if num_samples > 1:
+            raise ConfigError("--greedy gives the same text every time: --num-samples would repeat it")
+    if interactive and (num_samples > 1 or as_json):
+        raise ConfigError("--interactive runs one stream in the terminal: leave out --num-samples and --json")
+
+
+def print_json_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
+    """One JSON object per line and sample: {"seed", "prime", "text"}."""
+    import json
+
+    from charlstm.sample import sample_texts
+
+    for first in range(0, len(seeds), BATCH_ROWS):
+        batch = seeds[first:first + BATCH_ROWS]
+        for seed, text in zip(batch, sample_texts(model, vocab, length, prime, options, batch)):
+            sys.stdout.write(json.dumps({"seed": seed, "prime": prime, "text": text}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
 
 
 def print_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
