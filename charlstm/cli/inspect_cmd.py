@@ -21,7 +21,7 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A run directory or a .pt file.", show_default=False)],
     file: Annotated[Path, typer.Argument(help="Text file to measure the model on.", show_default=False)],
     encoding: Encoding = "utf-8",
-    device: DeviceOption = "cpu",
+    device: DeviceOption = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Loss of a model on a text file, in nats/char and bits/char.

@@ -59,7 +59,7 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="Every figure as JSON on stdout.")] = False,
     html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the cells suite as an HTML page "
                                                                     "(each character tinted by the memory cell).")] = None,
-    device: DeviceOption = "cpu",
+    device: DeviceOption = "auto",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
 

@@ -20,15 +20,19 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(
 # Streams generated together: 256 rows of a 2 x 512 model keep a batch's state and logits under 2 MB.
 BATCH_ROWS = 256
 
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps.")]
 
 
-def load_for_cli(checkpoint: Path | None, device: str = "cpu", announce: bool = True):
-    """Resolve and load a checkpoint, and say which one (it matters most when it was picked for you)."""
+def load_for_cli(checkpoint: Path | None, device: str = "auto", announce: bool = True):
+    """Resolve and load a checkpoint, and say which one (it matters most when it was picked for you) and
+    on which device, when it is not the CPU."""
     from charlstm.checkpoint import load_model
     from charlstm.runtime import select_device
 
-    model, vocab, payload, path = load_model(checkpoint, select_device(device))
+    chosen = select_device(device)
+    if chosen.type != "cpu":
+        note(f"device: {chosen}")
+    model, vocab, payload, path = load_model(checkpoint, chosen)
     if announce:
         announce_checkpoint(path, payload, picked=checkpoint is None)
     return model, vocab, payload, path
@@ -62,7 +66,7 @@ def sample(
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="A prompt loop: each line you type is "
                                               "read and continued; /reset, /temp, /length, /seed; Ctrl-D leaves.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per sample (seed, prime, text) on stdout.")] = False,
-    device: DeviceOption = "cpu",
+    device: DeviceOption = "auto",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
 
