@@ -386,3 +386,19 @@ def test_fresh_filler_follows_the_training_corpus_and_unseen_filler_is_the_probe
     assert unseen_text == unseen.unseen_filler(random.Random(1), 200)
     with pytest.raises(ProbeError, match="fresh or unseen"):
         cue_swap.filler_for("stale", None)
+
+
+def test_probe_suites_from_python_choose_by_corpus_and_run_in_order():
+    from charlstm.probes.suites import SuiteOptions, default_suites, run_suites
+
+    model = tiny_model(len(MEMORY_VOCAB))
+    memory_run = {"corpus": {"name": "memory"}}
+    assert default_suites(model, memory_run) == ["cue-swap", "forgetting", "cells"]
+    assert default_suites(tiny_model(len(MEMORY_VOCAB), cell="gru"), memory_run) == ["cue-swap", "forgetting"]
+    assert default_suites(model, {"corpus": {"name": "notes"}}) == ["context"]
+    options = SuiteOptions(distances=(0, 25), samples=1, prefix="")
+    results = list(run_suites(model, MEMORY_VOCAB, memory_run, options))
+    assert [r.name for r in results] == ["cue-swap", "forgetting", "cells"]
+    assert [row.distance for row in results[0].report.rows] == [0, 25]
+    with pytest.raises(ProbeError, match="--suite must be one of"):
+        SuiteOptions(suites=("memory",))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,9 +11,6 @@ from rich.table import Table
 from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
 from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli, unescape
-
-SUITES = ("cue-swap", "forgetting", "cells", "context")
-
 
 def _ints(text: str | None, flag: str, minimum: int = 0) -> tuple[int, ...] | None:
     from charlstm.errors import ProbeError
@@ -77,12 +73,19 @@ def probe(
         charlstm probe checkpoints/tinyshakespeare --file speaker.toml --json
     """
     from charlstm.errors import ProbeError
+    from charlstm.probes.suites import SuiteOptions, chosen_suites, run_suites
 
-    model, vocab, payload, _ = load_for_cli(checkpoint, device)
-    results: dict = {}
     if prompt is not None or candidates is not None:
         if suite or file:
             raise ProbeError("--prompt runs on its own; leave out --suite and --file")
+        options = None
+    else:
+        options = SuiteOptions(suites=tuple(suite or ()), file=file, text=text, distances=_ints(distances, "--distances"),
+                               contexts=_ints(contexts, "--contexts", minimum=1), samples=samples, positions=positions,
+                               filler=filler, prefix=_unescaped(prefix))
+    model, vocab, payload, _ = load_for_cli(checkpoint, device)
+    results: dict = {}
+    if options is None:
         from charlstm.probes.prompt import probe_prompt
 
         words = [unescape(c) for c in (candidates or "").split(",") if c]
@@ -91,20 +94,20 @@ def probe(
         if not as_json:
             render_prompt(reports)
     else:
-        chosen = list(suite or [])
-        for name in chosen:
-            if name not in SUITES:
-                raise ProbeError(f"--suite must be one of {', '.join(SUITES)}, not {name!r}")
-        if not chosen and file is None:
-            trained_on_memory = (payload.get("corpus") or {}).get("name") == "memory"
-            chosen = ["cue-swap", "forgetting"] if trained_on_memory else ["context"]
-            if trained_on_memory and model.config.cell == "lstm":
-                chosen.append("cells")
-        if html_out is not None and "cells" not in chosen:
+        if html_out is not None and "cells" not in chosen_suites(model, payload, options):
             raise ProbeError("--html draws the cells suite; add --suite cells")
-        results.update(run_suites(model, vocab, payload, chosen, file, text, _ints(distances, "--distances"),
-                                  _ints(contexts, "--contexts", minimum=1), samples, positions, as_json, html_out,
-                                  filler, _unescaped(prefix)))
+        with console.status("probing...", spinner="dots"):
+            for result in run_suites(model, vocab, payload, options):
+                for message in result.notes:
+                    warn(message)
+                if result.name == "custom":
+                    results.setdefault("custom", []).append(result.report.to_dict())
+                else:
+                    results[result.name] = result.report.to_dict()
+                if result.name == "cells" and html_out is not None:
+                    write_html(result.report, html_out)
+                if not as_json:
+                    RENDERERS[result.name](result.report)
     if as_json:
         print_json(results)
 
@@ -122,59 +125,6 @@ def write_html(report, path: Path) -> None:
     except OSError as error:
         raise ProbeError(f"cannot write {path} ({error.strerror or error})") from None
     console.print(f"wrote {path}")
-
-
-def run_suites(model, vocab, payload, chosen, file, text, distances, contexts, samples, positions, quiet,
-               html_out=None, filler_kind: str = "fresh", prefix: str | None = None) -> dict:
-    from charlstm.probes import context_usage, cue_swap, custom, forgetting
-
-    out: dict = {}
-    distance_args = {"distances": distances} if distances else {}
-    # --prefix replaces every probe's own warm-up; without it each keeps its own (see probes.warmup)
-    warmup = {"prefix": prefix} if prefix is not None else {}
-    filler = cue_swap.filler_for(filler_kind, (payload.get("corpus") or {}).get("inputs"))
-    with console.status("probing...", spinner="dots"):
-        if "cue-swap" in chosen:
-            probe_spec = replace(cue_swap.language_probe(samples=samples, filler=filler, **distance_args), **warmup)
-            report = cue_swap.run_cue_swap(model, vocab, probe_spec)
-            report.name = f"cue-swap ({filler_kind} filler)"
-            out["cue-swap"] = report.to_dict()
-            if not quiet:
-                render_cue_swap(report)
-        if "forgetting" in chosen:
-            report = forgetting.run_forgetting(model, vocab, samples=max(1, samples * 2), filler=filler,
-                                               **distance_args, **warmup)
-            out["forgetting"] = report.to_dict()
-            if not quiet:
-                render_forgetting(report)
-        if "cells" in chosen:
-            from charlstm.probes import cells
-
-            report = cells.memory_cells(model, vocab, replace(cue_swap.language_probe(filler=filler), **warmup),
-                                        distance=(distances or (100,))[-1])
-            out["cells"] = report.to_dict()
-            if html_out is not None:
-                write_html(report, html_out)
-            if not quiet:
-                render_cells(report)
-        if "context" in chosen:
-            ids, skipped = context_usage.held_out_ids(payload, vocab, text)
-            if skipped:
-                warn(f"skipped {skipped} character(s) of --text outside the model's vocabulary")
-            report = context_usage.run_context_usage(model, vocab, ids, contexts or context_usage.DEFAULT_CONTEXTS,
-                                                     positions=positions, prefix=prefix)
-            out["context"] = report.to_dict()
-            if not quiet:
-                render_context(report)
-        if file is not None:
-            out["custom"] = []
-            for probe_spec in custom.load_probe_file(file):
-                probe_spec = replace(probe_spec, **distance_args, **warmup)
-                report = cue_swap.run_cue_swap(model, vocab, probe_spec)
-                out["custom"].append(report.to_dict())
-                if not quiet:
-                    render_cue_swap(report)
-    return out
 
 
 def _percent(value: float) -> str:
@@ -270,3 +220,7 @@ def render_cells(report) -> None:
         console.print(f"  {label:>10} {sparkline(values, low, high)}")
     label = next(iter(report.best_forget))
     console.print(f"  {'forget gate':>10} {sparkline(_squeeze(report.best_forget[label]), 0.0, 1.0)}  (0 erases .. 1 keeps)")
+
+
+RENDERERS = {"cue-swap": render_cue_swap, "forgetting": render_forgetting, "cells": render_cells,
+             "context": render_context, "custom": render_cue_swap}
