@@ -9,6 +9,8 @@ Shapes: B batch, T time, V vocabulary, L layers, H hidden size, E embedding size
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -90,7 +92,7 @@ class CharRNN(nn.Module):
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         _, state = self.core(packed)
-        top = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H): the last layer's final output
+        top = state_tensors(state)[0][-1]  # (B, H): the last layer's final output
         top = self.dropout(top)
         if self.projection is not None:
             top = self.projection(top)
@@ -107,28 +109,26 @@ class CharRNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def state_tensors(state: State) -> tuple[torch.Tensor, ...]:
+    """A state's tensors, (h, c) for an LSTM or (h,) for a GRU/RNN: with ``map_state`` the only code that
+    knows the two shapes."""
+    return state if isinstance(state, tuple) else (state,)
+
+
+def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
+    """``fn`` applied to every tensor of a state, keeping its shape (tuple or tensor)."""
+    return tuple(fn(t) for t in state) if isinstance(state, tuple) else fn(state)
+
+
 def detach_state(state: State) -> State:
     """Cut the graph at a window border while keeping the values (truncated BPTT)."""
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+    return map_state(state, torch.Tensor.detach)
 
 
 def state_to(state: State, device: torch.device | str) -> State:
-    if isinstance(state, tuple):
-        return tuple(s.to(device) for s in state)
-    return state.to(device)
-
-
-def select_streams(state: State, rows: torch.Tensor | slice) -> State:
-    """The state of some batch rows (dimension 1 of every tensor)."""
-    if isinstance(state, tuple):
-        return tuple(s[:, rows] for s in state)
-    return state[:, rows]
+    return map_state(state, lambda t: t.to(device))
 
 
 def repeat_rows(state: State, copies: int) -> State:
     """Each batch row's state ``copies`` times in a row (rows r*copies .. r*copies + copies - 1 are row r)."""
-    if isinstance(state, tuple):
-        return tuple(s.repeat_interleave(copies, dim=1) for s in state)
-    return state.repeat_interleave(copies, dim=1)
+    return map_state(state, lambda t: t.repeat_interleave(copies, dim=1))

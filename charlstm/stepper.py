@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from charlstm.model import CharRNN, State
+from charlstm.model import CharRNN, State, state_tensors
 
 # An LSTM's gates as nn.LSTM packs them: input i, forget f, cell candidate g, output o.
 LSTM_GATES = ("input", "forget", "cell", "output")
@@ -69,9 +69,8 @@ class Stepper:
 
     def from_state(self, state: State) -> StepState:
         """The model's (L, B, H) state (or (h, c) pair) as a ``StepState``."""
-        if isinstance(state, tuple):
-            return StepState([t.contiguous() for t in state[0]], [t.contiguous() for t in state[1]])
-        return StepState([t.contiguous() for t in state], None)
+        layers = [[t.contiguous() for t in tensor] for tensor in state_tensors(state)]
+        return StepState(layers[0], layers[1] if len(layers) == 2 else None)
 
     def to_state(self, state: StepState) -> State:
         h = torch.stack(state.h)
