@@ -27,7 +27,6 @@ import torch
 class Window:
     inputs: torch.Tensor   # (B, T) int64
     targets: torch.Tensor  # (B, T) int64
-    index: int             # window number within the epoch
 
 
 class StreamBatcher:
@@ -49,10 +48,6 @@ class StreamBatcher:
     def windows_per_epoch(self) -> int:
         return -(-self.stream_len // self.seq_len)
 
-    @property
-    def chars_per_epoch(self) -> int:
-        return self.stream_len * self.batch_size
-
     def window(self, index: int) -> Window:
         start = index * self.seq_len
         stop = min(start + self.seq_len, self.stream_len)
@@ -62,7 +57,7 @@ class StreamBatcher:
         targets = self.targets[:, start:stop].long()
         if self.id_map is not None:
             inputs, targets = self.id_map[inputs], self.id_map[targets]
-        return Window(inputs=inputs, targets=targets, index=index)
+        return Window(inputs=inputs, targets=targets)
 
     def __iter__(self):
         for index in range(self.windows_per_epoch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -12,14 +11,11 @@ import torch.nn.functional as F
 from charlstm.batching import StreamBatcher
 from charlstm.errors import CorpusError
 from charlstm.model import CharRNN, detach_state
+from charlstm.units import bits_per_char
 from charlstm.vocab import Vocab, code_points
 
 # Evaluation streams are at least this long, so few characters are scored from a cold (zero) state.
 MIN_STREAM_CHARS = 1000
-
-
-def bits_per_char(nats: float) -> float:
-    return nats / math.log(2)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from charlstm.units import bits_per_char
+
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -31,7 +33,7 @@ def nats(value: float | None) -> str:
     """A loss in both units, the headline metric first."""
     if value is None:
         return "-"
-    return f"{value:.4f} nats/char ({value / math.log(2):.3f} bpc)"
+    return f"{value:.4f} nats/char ({bits_per_char(value):.3f} bpc)"
 
 
 def sparkline(values: list[float], low: float | None = None, high: float | None = None) -> str:
