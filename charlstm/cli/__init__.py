@@ -15,6 +15,11 @@ from typer.core import TyperGroup
 
 from charlstm import __version__
 
+try:  # Typer carries its own copy of Click from 0.26 on; before, it used the click package.
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older Typer
+    from click.exceptions import ClickException
+
 HELP = """Character-level LSTM text generator that makes the network's memory visible.
 
 First run: **charlstm demo** trains a small model on the built-in memory corpus (about 2 minutes)
@@ -37,13 +42,11 @@ class OneLineErrors(TyperGroup):
             fail(str(error), 1)
         except KeyboardInterrupt:
             fail("interrupted", 130)
-        except Exception as error:
-            # Typer's usage errors (bad option type, missing argument) carry format_message + exit_code;
-            # anything else is a bug and keeps its traceback.
-            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
-                if type(error).__name__ == "Abort":
-                    fail("aborted", 130)
-                raise
+        except typer.Abort:
+            fail("aborted", 130)
+        except ClickException as error:
+            # Typer's usage errors (bad option type, missing argument); anything else is a bug and keeps
+            # its traceback.
             context = getattr(error, "ctx", None)
             hint = f" (see '{context.command_path} --help')" if context is not None else ""
             fail(error.format_message() + hint, error.exit_code)
