@@ -210,15 +210,18 @@ def main() -> None:
     target = TARGETS.get(args.budget)  # with --steps, pass the row's --budget to get its verdict
     verdict = "-" if target is None else ("PASS" if val <= target else "FAIL")
     chars = steps * batch * seq
+    used = chars / (REFERENCE_CHARS * ratio) if ratio else None  # reference seconds these steps took
+    used_text = f"{used:.0f}" if used is not None else "?"
     print(f"{name} | params {params:,} | r {ratio_text} | steps {steps} | chars {chars:,} | "
-          f"val {val:.4f} nats/char | budget {args.budget:g} ref s, target {target or '-'}: {verdict} | "
+          f"val {val:.4f} nats/char | {used_text} of {args.budget:g} ref s, target {target or '-'}: {verdict} | "
           f"{seconds:.0f} s wall")
     if args.log:
         record = {"name": name, "model": model, "train": run_config, "params": params, "ratio": ratio,
-                  "clock": args.clock if ours is not None else None, "ours_chars_per_s": ours, "reference_chars_per_s": reference, "budget": args.budget,
+                  "clock": args.clock if ours is not None else None, "ours_chars_per_s": ours,
+                  "reference_chars_per_s": reference, "budget": args.budget, "reference_seconds": used,
                   "steps": steps, "chars": chars, "val": val, "target": target, "verdict": verdict,
-                  "wall_s": seconds, "curve": curve, "reason": result.reason, "threads": args.threads, "train_threads": torch.get_num_threads(),
-                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+                  "wall_s": seconds, "curve": curve, "reason": result.reason, "threads": args.threads,
+                  "train_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         with open(args.log, "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
