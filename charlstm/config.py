@@ -15,6 +15,7 @@ from charlstm.errors import ConfigError
 
 CELLS = ("lstm", "gru", "rnn")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
 # Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
 DEFAULT_EPOCHS = 10
 
@@ -80,6 +81,9 @@ class TrainConfig:
     device: str = "auto"
     # A NaN/inf loss or gradient either stops the run (keeping the last good checkpoint) or skips the step.
     on_divergence: str = "stop"
+    # bf16: forward and loss under torch.autocast(bfloat16) on the run's device; weights, optimizer state,
+    # carried state and checkpoints stay fp32.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _require(self.seq_len >= 1, "--seq-len must be at least 1")
@@ -97,6 +101,8 @@ class TrainConfig:
         _require(self.sample_length >= 0, "sample_length must be >= 0")
         _require(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         _require(self.on_divergence in ("stop", "skip"), "--on-divergence must be stop or skip")
+        _require(self.precision in PRECISIONS,
+                 f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @property
     def has_budget(self) -> bool:

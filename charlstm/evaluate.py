@@ -50,7 +50,9 @@ def mean_loss(model: CharRNN, ids: torch.Tensor, batch_size: int = 32, seq_len: 
         logits, state = model(window.inputs.to(device), state)
         state = detach_state(state)
         targets = window.targets.to(device)
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum").item()
+        # .float(): under a bf16 autocast the logits are bf16; the loss is summed in fp32.
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                 reduction="sum").item()
         count += targets.numel()
     model.train(was_training)
     return total / count

@@ -25,6 +25,7 @@ class Started:
     start_step: int
     out_dir: Path
     notes: tuple[str, ...] = ()  # things the user should know: a shrunk batch, new characters, ...
+    warnings: tuple[str, ...] = ()  # things likely to disappoint: bf16 on hardware that only emulates it
 
 
 @dataclass(frozen=True)

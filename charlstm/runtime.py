@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,41 @@ def select_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"--device must be auto, cpu, cuda or mps, not {name!r}")
     return torch.device(name)
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """The context a forward pass runs in: bf16 autocast on ``device`` (CPU, CUDA or MPS), or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def bf16_warning(device: torch.device) -> str | None:
+    """Why bf16 would be slow on ``device``, or None where its hardware does bf16 natively."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return (f"{torch.cuda.get_device_name(device)} has no native bf16: --precision bf16 is emulated and "
+                f"likely slower than fp32")
+    if device.type == "cpu":
+        flags = cpu_flags()
+        if not flags:
+            return "cannot tell whether this CPU has native bf16 (no /proc/cpuinfo): --precision bf16 may be slower"
+        if not flags & {"avx512_bf16", "amx_bf16", "bf16"}:
+            return ("this CPU has no native bf16 (no AVX-512 BF16 or AMX): --precision bf16 is emulated and likely "
+                    "slower than fp32")
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features``); empty where /proc/cpuinfo is absent."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
 
 
 def seed_everything(seed: int) -> None:

@@ -3,7 +3,7 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
-from charlstm.model import CharRNN, detach_state
+from charlstm.model import CharRNN, detach_state, dropout_mask
 from tests.conftest import tiny_model
 
 
@@ -37,6 +37,41 @@ def test_detach_keeps_values_and_cuts_the_graph():
     assert state[0].requires_grad
     detached = detach_state(state)
     assert not detached[0].requires_grad and torch.equal(detached[0], state[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("tie", [False, True])
+def test_training_layer_by_layer_computes_what_the_fused_core_does(cell, tie):
+    """On CPU, training runs the core one layer at a time with our dropout between layers; with the masks
+    taken out it is exactly the fused core (same weights and kernels), state included."""
+    model = tiny_model(12, cell=cell, num_layers=3, dropout=0.3, tie_weights=tie)
+    ids = torch.randint(0, 12, (3, 9))
+    _, state = model(ids[:, :4])  # a carried state, as in training
+    expected, expected_state = model(ids[:, 4:], state)
+    model.train()
+    model.dropout.p = 0.0
+    logits, new_state = model(ids[:, 4:], state)
+    assert torch.equal(logits, expected) and logits.shape == (3, 5, 12)
+    pairs = zip(new_state, expected_state) if cell == "lstm" else [(new_state, expected_state)]
+    assert all(torch.equal(a, b) for a, b in pairs)
+    model.dropout.p = 0.3
+    torch.manual_seed(1)
+    dropped, _ = model(ids)
+    dropped.sum().backward()  # gradients flow through the per-layer path
+    assert model.core.weight_ih_l0.grad is not None and not torch.equal(dropped, model.eval()(ids)[0])
+
+
+def test_dropout_mask_drops_p_and_keeps_the_mean():
+    x = torch.ones(400, 1000)
+    mask = dropout_mask(x, 0.2)
+    zero, kept = mask.unique().tolist()
+    assert zero == 0.0 and kept == pytest.approx(65536 / (65536 - 13107))  # p = 13107 / 65536 = 0.19999...
+    assert abs((mask == 0).float().mean().item() - 0.2) < 0.005
+    assert abs(mask.mean().item() - 1.0) < 0.01
+    assert (dropout_mask(x, 0.0) == 1).all()
+    model = tiny_model(12, num_layers=2, dropout=0.5)
+    ids = torch.randint(0, 12, (2, 6))
+    assert torch.equal(model(ids)[0], model(ids)[0])  # eval: no dropout
 
 
 def test_tied_weights_share_the_embedding():

@@ -66,9 +66,12 @@ class TrainView:
                   f"{c.max_time:g} s" if c.max_time else ""]
         budget = " / ".join(b for b in budget if b) or f"{e.total_steps} steps (default epochs)"
         console.print(f"training: batch {c.batch_size} x seq {c.seq_len}, lr {c.lr:g}, budget {budget}"
+                      + (f", {c.precision}" if c.precision != "fp32" else "")
                       + (f", resuming at step {e.start_step}" if e.start_step else ""))
         for line in e.notes:
             console.print(f"[yellow]note:[/] {line}")
+        for line in e.warnings:
+            console.print(f"[bold yellow]warning:[/] {line}")
         self.bar = tqdm(total=1000, unit="‰", dynamic_ncols=True, leave=True,
                         bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
 
@@ -157,6 +160,9 @@ def train(
     seed: Annotated[Optional[int], _train("seed", "Random seed.")] = None,
     device: Annotated[Optional[str], _train("device", "auto, cpu, cuda or mps.")] = None,
     on_divergence: Annotated[Optional[str], _train("on_divergence", "On a NaN/inf loss: stop or skip.")] = None,
+    precision: Annotated[Optional[str], _train("precision", "fp32, or bf16: forward and loss under bfloat16 "
+                                               "autocast, weights and checkpoints fp32 (fast on GPUs and on CPUs "
+                                               "with AVX-512 BF16 or AMX; emulated, so slower, elsewhere).")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Validation share of each file (default: 0.05)",
                                                           show_default=False, rich_help_panel=RUN)] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Input text encoding (default: utf-8)",
@@ -178,6 +184,7 @@ def train(
         charlstm train --recipe memory
         charlstm train --resume --out checkpoints/corpus
         charlstm train lyrics.txt --init-from checkpoints/corpus --lr 5e-4
+        charlstm train corpus.txt --precision bf16
     """
     from charlstm.checkpoint import resolve_checkpoint
     from charlstm.corpus import corpus_name

@@ -1,0 +1,111 @@
+"""--precision: bf16 autocast training (weights, optimizer state and checkpoints fp32), its validation,
+its warning on hardware that only emulates bf16, and resume keeping it."""
+
+import json
+import threading
+
+import pytest
+import torch
+
+from charlstm import runtime
+from charlstm.config import TrainConfig
+from charlstm.errors import ConfigError
+from charlstm.train import Started, Stepped, Trainer, train
+from tests.conftest import TINY_MODEL, TINY_TRAIN
+
+
+def test_bf16_training_lowers_the_loss_and_keeps_everything_saved_in_fp32(tmp_path, corpus):
+    events = []
+    model = {**TINY_MODEL, "hidden_size": 64}
+    result = train(corpus, tmp_path, model=model, config={**TINY_TRAIN, "max_steps": 80, "lr": 1e-2,
+                                                          "eval_every": 40, "precision": "bf16"},
+                   on_event=events.append)
+    losses = [e.loss for e in events if isinstance(e, Stepped)]
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+    assert result.last_val_loss is not None and result.last_val_loss < losses[0]
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.train_config.precision == "bf16"
+    payload = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in payload["model"].values())
+    assert all(t.dtype == torch.float32 for t in payload["state"])
+    assert all(v.dtype == torch.float32 for s in payload["optimizer"]["state"].values()
+               for k, v in s.items() if k != "step")
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "bf16"
+
+
+def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
+    model = {**TINY_MODEL, "num_layers": 2, "dropout": 0.1}  # the layer-by-layer training path
+    trainer = Trainer(corpus, tmp_path, model, {**TINY_TRAIN, "precision": "bf16"}, False, None, lambda e: None)
+    window = trainer.batcher.window(0)
+    with runtime.autocast("bf16", trainer.device):
+        logits, state = trainer.model(window.inputs, trainer.state)
+    assert logits.dtype == torch.bfloat16 and trainer.model.training
+    trainer._step(window, lr=1e-3)
+    assert trainer.state[0].dtype == torch.float32  # the carried state is kept in fp32
+
+
+def test_precision_is_validated(tmp_path, corpus):
+    assert TrainConfig().precision == "fp32"
+    for bad in ("fp16", "BF16", "", None):
+        with pytest.raises(ConfigError, match="--precision must be one of fp32, bf16"):
+            TrainConfig(precision=bad)
+    with pytest.raises(ConfigError, match="--precision"):
+        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "precision": "half"})
+
+
+def test_resume_keeps_the_runs_precision(tmp_path, corpus):
+    config = {**TINY_TRAIN, "max_steps": 8, "eval_every": 4, "precision": "bf16"}
+    stop = threading.Event()
+    first = train(corpus, tmp_path, model=TINY_MODEL, config=config, stop_event=stop,
+                  on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 3 else None)
+    assert first.reason == "interrupted"
+    events = []
+    result = train(corpus, tmp_path, resume=True, on_event=events.append)
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.train_config.precision == "bf16" and result.step == 8
+    events = []
+    train(corpus, tmp_path, resume=True, config={"max_steps": 10, "precision": "fp32"}, on_event=events.append)
+    assert next(e for e in events if isinstance(e, Started)).train_config.precision == "fp32"  # a flag still wins
+
+
+def test_emulated_bf16_is_reported_once_at_the_start(tmp_path, corpus, monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_vnni"})
+    events = []
+    train(corpus, tmp_path / "a", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
+          on_event=events.append)
+    (started,) = [e for e in events if isinstance(e, Started)]
+    assert len(started.warnings) == 1 and "emulated" in started.warnings[0] and "bf16" in started.warnings[0]
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    events = []
+    train(corpus, tmp_path / "b", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
+          on_event=events.append)
+    assert next(e for e in events if isinstance(e, Started)).warnings == ()
+    events = []
+    train(corpus, tmp_path / "c", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2}, on_event=events.append)
+    assert next(e for e in events if isinstance(e, Started)).warnings == ()  # fp32: nothing to say
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: set())  # no /proc/cpuinfo
+    assert "cannot tell" in runtime.bf16_warning(torch.device("cpu"))
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+    assert runtime.cpu_flags(x86) >= {"avx512_bf16", "avx512f"}
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert "bf16" in runtime.cpu_flags(arm)
+    assert runtime.cpu_flags(tmp_path / "missing") == set()
+
+
+def test_cli_warns_about_emulated_bf16(tmp_path, text_file, monkeypatch):
+    from typer.testing import CliRunner
+
+    from charlstm.cli import app
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f"})
+    result = CliRunner().invoke(app, ["train", str(text_file), "--out", str(tmp_path / "run"), "--num-layers", "1",
+                                      "--hidden-size", "16", "--embedding-dim", "8", "--max-steps", "2",
+                                      "--precision", "bf16", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "warning: this CPU has no native bf16" in output and "emulated" in output
