@@ -2,7 +2,8 @@
 
 The core is PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU), or ``nn.GRU`` / ``nn.RNN`` for
 comparison. Training on a CPU runs it one layer at a time (the same kernels and weights) so that the
-dropout between layers is ours, which draws its mask far faster than nn.LSTM's ``bernoulli_``. Everything else (training, sampling, probes) talks to ``CharRNN`` through ``forward`` and
+dropout between layers is ours, which draws its mask far faster than nn.LSTM's ``bernoulli_``.
+Everything else (training, sampling, probes) talks to ``CharRNN`` through ``forward`` and
 ``initial_state`` and never branches on the cell type.
 
 Shapes: B batch, T time, V vocabulary, L layers, H hidden size, E embedding size.

@@ -52,8 +52,8 @@ def unescape(text: str) -> str:
 @app.command()
 def sample(
     checkpoint: CheckpointArg = None,
-    temp: Annotated[Optional[float], typer.Option("--temp", "--temperature", help="Sampling temperature (> 0) "
-                                                  "[default: 0.8].", show_default=False)] = None,
+    temp: Annotated[Optional[float], typer.Option(
+        "--temp", "--temperature", help="Sampling temperature (> 0) [default: 0.8].", show_default=False)] = None,
     length: Annotated[int, typer.Option(help="Characters to generate.")] = 500,
     prime: Annotated[str, typer.Option(help="Text to start from (fed once; printed first; \\n is a newline).")] = "",
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the K likeliest characters.")] = None,
@@ -61,11 +61,14 @@ def sample(
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the likeliest character.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same text; default: random)",
                                                 show_default=False)] = None,
-    num_samples: Annotated[int, typer.Option(help="Independent samples (seeds seed, seed+1, ...), generated together "
-                                                  "as one batch; the first streams, the others print whole in order.")] = 1,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="A prompt loop: each line you type is "
-                                              "read and continued; /reset, /temp, /length, /seed; Ctrl-D leaves.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per sample (seed, prime, text) on stdout.")] = False,
+    num_samples: Annotated[int, typer.Option(
+        help="Independent samples (seeds seed, seed+1, ...), generated together as one batch; the first "
+             "streams, the others print whole in order.")] = 1,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", "-i", help="A prompt loop: each line you type is read and continued; /reset, /temp, "
+                                    "/length, /seed; Ctrl-D leaves.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON line per sample (seed, prime, text) on stdout.")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
@@ -114,9 +117,11 @@ def check_sampling_options(temp, top_k, top_p, greedy: bool, seed, num_samples: 
     if num_samples < 1:
         raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
     if greedy:
-        given = [flag for flag, value in (("--temp", temp), ("--top-k", top_k), ("--top-p", top_p)) if value is not None]
+        given = [flag for flag, value in (("--temp", temp), ("--top-k", top_k), ("--top-p", top_p))
+                 if value is not None]
         if given:
-            raise ConfigError(f"--greedy always takes the likeliest character: {', '.join(given)} would have no effect")
+            raise ConfigError(f"--greedy always takes the likeliest character: {', '.join(given)} would have "
+                              "no effect")
         if seed is not None:
             warn("--seed has no effect with --greedy (it draws nothing)")
         if num_samples > 1:
