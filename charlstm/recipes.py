@@ -50,8 +50,10 @@ SHAKESPEARE_CORPUS = str(Path(__file__).resolve().parents[2] / "shared" / "data"
 # tiny-shakespeare), no dropout and twice the default learning rate: 1.58 nats/char on the held-out 10%.
 SHAKESPEARE_1MIN_MODEL = {"num_layers": 1, "hidden_size": 512, "embedding_dim": 128, "dropout": 0.0}
 SHAKESPEARE_1MIN_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 6e-3, "max_steps": 618, "eval_every": 155}
+# 600 reference seconds: the default 2 x 512 (dropout 0.2) at twice the default learning rate, 2,393 steps
+# (7.7 M characters): 1.426 nats/char on the held-out 10%, against 1.433 at the default learning rate.
 SHAKESPEARE_10MIN_MODEL = {"num_layers": 2, "hidden_size": 512, "embedding_dim": 128, "dropout": 0.2}
-SHAKESPEARE_10MIN_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 3e-3, "max_steps": 2400, "eval_every": 250}
+SHAKESPEARE_10MIN_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 6e-3, "max_steps": 2393, "eval_every": 300}
 
 
 @dataclass(frozen=True)
