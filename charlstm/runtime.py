@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
 
 from charlstm.errors import ConfigError
-
-# Streams stepped together on one thread (``threads_for_rows``); more than this use every thread.
-FEW_ROWS = 4
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -89,19 +85,3 @@ def generator_for(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device if device.type != "mps" else "cpu")
     generator.manual_seed(seed)
     return generator
-
-
-@contextmanager
-def threads_for_rows(rows: int, device: torch.device) -> Iterator[None]:
-    """Run one step of a few streams on one CPU thread. A single stream's step is a handful of small
-    matrix-vector products: waking a second thread for each costs more than it saves, and on a busy machine
-    (other processes on the cores) it made one-stream sampling 5x slower. Batches keep every thread."""
-    if device.type != "cpu" or rows > FEW_ROWS or torch.get_num_threads() == 1:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

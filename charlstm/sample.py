@@ -17,7 +17,7 @@ import torch
 
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN
-from charlstm.runtime import generator_for, threads_for_rows
+from charlstm.runtime import generator_for
 from charlstm.stepper import Stepper, StepState
 from charlstm.vocab import Vocab
 
@@ -148,9 +148,8 @@ class Streams:
         """Draw each stream's next character id, (rows,), and feed it to the stream."""
         if self.state is None:
             self.read("")
-        with threads_for_rows(self.rows, self.device):
-            ids = draw(self.logits, self.options, self.uniforms)
-            self.logits = self.stepper.step(ids, self.state)
+        ids = draw(self.logits, self.options, self.uniforms)
+        self.logits = self.stepper.step(ids, self.state)
         return ids
 
 

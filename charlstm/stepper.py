@@ -2,11 +2,11 @@
 once for it.
 
 Calling the fused ``nn.LSTM`` for a single character costs far more in set-up than in arithmetic (about
-5x the step's own work for 2 x 512 on a CPU). ``Stepper`` does the same arithmetic with a few matrix
-products on pre-arranged weights: the layer-0 input projection of every character is a vocabulary-sized
-lookup table (embedding x W_ih + both biases, computed once), a higher layer multiplies [input, h] by its
-two weight matrices stacked into one, and a tied head with a projection is one (H, V) matrix. The result
-equals ``CharRNN.forward`` up to float rounding (a test holds them to 1e-5).
+5x the step's own work for 2 x 512 on a CPU). ``Stepper`` does the same arithmetic on pre-arranged
+weights: the layer-0 input projection of every character is a vocabulary-sized lookup table (embedding x
+W_ih + biases, computed once), each layer's step is one call of PyTorch's C++ cell function
+(``torch.lstm_cell`` & co.), and a tied head with a projection is one (H, V) matrix. The result equals
+``CharRNN.forward`` up to float rounding (a test holds them to 1e-5).
 
 The state is a list of per-layer tensors (``StepState``); ``from_state``/``to_state`` convert to and from
 the model's own (L, B, H) layout, so a prime can be read by the fused core and continued here.
@@ -36,8 +36,14 @@ class StepState:
         return StepState(grow(self.h), None if self.c is None else grow(self.c))
 
 
+# PyTorch's one-step cell functions (what nn.LSTMCell & co. call): each step of a layer is one call into
+# C++, where the same arithmetic written as a dozen Python-level tensor operations cost a quarter more.
+_CELL_STEPS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
+
+
 class Stepper:
-    """``step(ids (B,), state) -> logits (B, V)``, updating ``state`` in place."""
+    """``step(ids (B,), state) -> logits (B, V)``, updating ``state`` in place. Call it under
+    ``torch.no_grad()`` or ``torch.inference_mode()``."""
 
     @torch.no_grad()
     def __init__(self, model: CharRNN):
@@ -46,18 +52,17 @@ class Stepper:
         self.num_layers = config.num_layers
         self.hidden = config.hidden_size
         weight = lambda name, layer: getattr(core, f"{name}_l{layer}").detach()  # noqa: E731
-        # Layer 0: every character's input projection and both biases, as one table row per character.
-        # A GRU keeps its hidden bias apart, because its reset gate multiplies the hidden part alone.
-        input_bias = weight("bias_ih", 0) + (weight("bias_hh", 0) if self.cell != "gru" else 0)
+        # Layer 0: every character's input projection and input bias, as one table row per character, fed
+        # to the cell function as a per-row input bias with an empty input. Its hidden bias folds into the
+        # table too, except for a GRU, whose reset gate multiplies the hidden part (bias included) alone.
+        fold_hidden_bias = self.cell != "gru"
+        input_bias = weight("bias_ih", 0) + (weight("bias_hh", 0) if fold_hidden_bias else 0)
         self.table = torch.addmm(input_bias, model.embedding.weight.detach(), weight("weight_ih", 0).t())
-        self.w_hh = [weight("weight_hh", layer).t().contiguous() for layer in range(self.num_layers)]
-        self.b_hh = [weight("bias_hh", layer) for layer in range(self.num_layers)]
-        self.w_ih = [None] + [weight("weight_ih", layer).t().contiguous() for layer in range(1, self.num_layers)]
-        self.b_ih = [None] + [weight("bias_ih", layer) for layer in range(1, self.num_layers)]
-        if self.cell != "gru":
-            # One product per higher layer: [input, h] @ [W_ih; W_hh] + (b_ih + b_hh).
-            self.w_cat = [None] + [torch.cat([self.w_ih[l], self.w_hh[l]]) for l in range(1, self.num_layers)]
-            self.b_cat = [None] + [self.b_ih[l] + self.b_hh[l] for l in range(1, self.num_layers)]
+        empty = self.table.new_empty(self.table.size(1), 0)
+        self.layers = [(empty, weight("weight_hh", 0), None,
+                        torch.zeros_like(input_bias) if fold_hidden_bias else weight("bias_hh", 0))]
+        self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                        for layer in range(1, self.num_layers)]
         head = model.head.weight.detach().t()  # (E or H, V)
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head
@@ -76,42 +81,38 @@ class Stepper:
         h = torch.stack(state.h)
         return (h, torch.stack(state.c)) if state.c is not None else h
 
-    @torch.no_grad()
     def step(self, ids: torch.Tensor, state: StepState, gates: list[dict] | None = None) -> torch.Tensor:
         """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, an LSTM appends one
         dict per layer of its gate activations (``LSTM_GATES`` -> (B, H)) to it."""
-        x = None
-        for layer in range(self.num_layers):
-            h = state.h[layer]
-            if self.cell == "gru":
-                x = self._gru(layer, ids, x, h)
+        if gates is not None:
+            return self._step_with_gates(ids, state, gates)
+        step = _CELL_STEPS[self.cell]
+        x = self.table.new_empty(len(ids), 0)
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            if layer == 0:
+                b_ih = self.table[ids]
+            if self.cell == "lstm":
+                x, state.c[layer] = step(x, (state.h[layer], state.c[layer]), w_ih, w_hh, b_ih, b_hh)
             else:
-                if layer == 0:
-                    pre = torch.addmm(self.table[ids], h, self.w_hh[0])
-                else:
-                    pre = torch.addmm(self.b_cat[layer], torch.cat([x, h], dim=1), self.w_cat[layer])
-                if self.cell == "lstm":
-                    x = self._lstm(pre, state.c, layer, gates)
-                else:
-                    x = torch.tanh(pre)
+                x = step(x, state.h[layer], w_ih, w_hh, b_ih, b_hh)
             state.h[layer] = x
         return torch.addmm(self.head_bias, x, self.head)
 
-    def _lstm(self, pre: torch.Tensor, cells: list[torch.Tensor], layer: int, gates: list[dict] | None) -> torch.Tensor:
+    def _step_with_gates(self, ids: torch.Tensor, state: StepState, gates: list[dict]) -> torch.Tensor:
+        """``step`` written out gate by gate, keeping every gate (the cells probe's trace)."""
+        if self.cell != "lstm":
+            raise ValueError(f"gate activations are read from an LSTM, not a {self.cell.upper()}")
+        x = None
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            hidden = torch.addmm(b_hh, state.h[layer], w_hh.t())
+            pre = hidden + (self.table[ids] if layer == 0 else torch.addmm(b_ih, x, w_ih.t()))
+            x = state.h[layer] = self._lstm(pre, state.c, layer, gates)
+        return torch.addmm(self.head_bias, x, self.head)
+
+    @staticmethod
+    def _lstm(pre: torch.Tensor, cells: list[torch.Tensor], layer: int, gates: list[dict]) -> torch.Tensor:
         i, f, g, o = pre.chunk(4, dim=1)   # nn.LSTM's packing order is LSTM_GATES'
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = f * cells[layer] + i * g
-        cells[layer] = c
-        if gates is not None:
-            gates.append(dict(zip(LSTM_GATES, (i, f, g, o))))
+        c = cells[layer] = f * cells[layer] + i * g
+        gates.append(dict(zip(LSTM_GATES, (i, f, g, o))))
         return o * torch.tanh(c)
-
-    def _gru(self, layer: int, ids: torch.Tensor, x: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
-        # nn.GRU's gate order: reset, update, new; the reset gate scales the hidden part of "new" only.
-        inp = self.table[ids] if layer == 0 else torch.addmm(self.b_ih[layer], x, self.w_ih[layer])
-        hid = torch.addmm(self.b_hh[layer], h, self.w_hh[layer])
-        i_r, i_z, i_n = inp.chunk(3, dim=1)
-        h_r, h_z, h_n = hid.chunk(3, dim=1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        return n + z * (h - n)

@@ -22,7 +22,6 @@ from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
 from charlstm.probes.scoring import pad
-from charlstm.runtime import threads_for_rows
 from charlstm.sample import context_ids
 from charlstm.stepper import LSTM_GATES, Stepper
 from charlstm.vocab import Vocab
@@ -58,8 +57,7 @@ def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
     cells, hiddens, gates = [], [], {name: [] for name in GATES}
     for column in ids.t().to(device):
         layers: list[dict] = []
-        with threads_for_rows(len(texts), device):
-            stepper.step(column, state, layers)
+        stepper.step(column, state, layers)
         cells.append(torch.stack(state.c, dim=1))       # (B, L, H)
         hiddens.append(torch.stack(state.h, dim=1))
         for name in GATES:
