@@ -230,3 +230,13 @@ def test_ctrl_c_saves_and_says_how_to_resume(workdir):
     assert "charlstm train --resume --out checkpoints/tiny" in stderr and "Traceback" not in stderr
     saved = torch.load(workdir / "checkpoints" / "tiny" / "last.pt", weights_only=True)
     assert saved["progress"]["step"] > 0
+
+
+def test_train_log_without_a_terminal_is_plain_lines(workdir):
+    """stderr not a terminal (a log file, CI): no progress bar and its carriage returns, one line per
+    evaluation, and the progress line limited to one every LOG_EVERY seconds."""
+    result = run("train", "tiny.txt", "--out", "r", *TINY, "--max-steps", "12", "--eval-every", "4")
+    assert result.exit_code == 0
+    assert "\r" not in result.stderr
+    assert [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("step ")] == \
+        ["step 4", "step 8", "step 12"]

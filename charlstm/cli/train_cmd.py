@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +16,7 @@ from charlstm.cli import app, fail
 from charlstm.cli.corpus_cmd import DataDir, Encoding, prepare_or_fail
 from charlstm.cli.render import console, human_count, nats, note
 from charlstm.config import ModelConfig, TrainConfig
+from charlstm.units import bits_per_char
 
 MODEL = "Model"
 TRAINING = "Training"
@@ -37,13 +39,21 @@ def _train(name: str, help_text: str, **kwargs):
     return typer.Option(help=help_text + suffix, show_default=False, rich_help_panel=TRAINING, **kwargs)
 
 
-class TrainView:
-    """Turns training events into a tqdm bar (progress of the budget) and evaluation reports."""
+# Without a terminal (a log file, CI, nohup) a progress line is written at most this often, in seconds.
+LOG_EVERY = 30.0
 
-    def __init__(self, show_samples: bool = True):
+
+class TrainView:
+    """Turns training events into progress and evaluation reports: a tqdm bar (progress of the budget) in a
+    terminal; without one, plain lines (one per evaluation, and a progress line at most every
+    ``LOG_EVERY`` seconds), since a bar's carriage returns make a log one enormous line."""
+
+    def __init__(self, show_samples: bool = True, terminal: bool | None = None):
         self.bar = None
         self.show_samples = show_samples
+        self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.done = 0
+        self.logged = time.monotonic()
 
     def __call__(self, event) -> None:
         from charlstm import train as t
@@ -72,26 +82,39 @@ class TrainView:
             console.print(f"[yellow]note:[/] {line}")
         for line in e.warnings:
             console.print(f"[bold yellow]warning:[/] {line}")
-        self.bar = tqdm(total=1000, unit="‰", dynamic_ncols=True, leave=True,
-                        bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+        if self.terminal:
+            self.bar = tqdm(total=1000, unit="‰", dynamic_ncols=True, leave=True, mininterval=0.5,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+        self.logged = time.monotonic()
 
     def stepped(self, e) -> None:
+        status = (f"step {e.step} loss {e.loss:.3f} ({bits_per_char(e.loss):.2f} bpc) "
+                  f"{e.chars_per_sec / 1000:.1f}k chars/s")
+        if self.bar is None:
+            if time.monotonic() - self.logged >= LOG_EVERY:
+                console.print(f"{e.progress:4.0%} {status}")
+                self.logged = time.monotonic()
+            return
         position = int(e.progress * 1000)
         if position > self.done:
             self.bar.update(position - self.done)
             self.done = position
         if e.step % 5 == 0 or e.step < 5:
-            self.bar.set_postfix_str(f"step {e.step} loss {e.loss:.3f} ({e.loss / 0.6931:.2f} bpc) "
-                                     f"{e.chars_per_sec / 1000:.1f}k chars/s", refresh=False)
+            self.bar.set_postfix_str(status, refresh=False)
 
     def evaluated(self, e) -> None:
         from tqdm import tqdm
 
         best = " (best)" if e.is_best else ""
-        # tqdm.write defaults to stdout, which is kept for generated text and JSON.
-        tqdm.write(f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}", file=sys.stderr)
+        lines = [f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}"]
         if self.show_samples and e.sample:
-            tqdm.write("  | " + e.sample.replace("\n", "\n  | "), file=sys.stderr)
+            lines.append("  | " + e.sample.replace("\n", "\n  | "))
+        for line in lines:
+            if self.bar is not None:  # above the bar; tqdm.write defaults to stdout, kept for text and JSON
+                tqdm.write(line, file=sys.stderr)
+            else:
+                console.print(line, markup=False, highlight=False)
+        self.logged = time.monotonic()
 
     def finished(self, e) -> None:
         if self.bar is not None:
