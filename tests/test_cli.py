@@ -240,3 +240,10 @@ def test_train_log_without_a_terminal_is_plain_lines(workdir):
     assert "\r" not in result.stderr
     assert [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("step ")] == \
         ["step 4", "step 8", "step 12"]
+
+
+def test_train_json_summary(workdir):
+    result = run("train", "tiny.txt", "--out", "r", *TINY, "--max-steps", "6", "--eval-every", "3", "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["steps"] == 6 and summary["reason"] == "max_steps"
+    assert summary["run_dir"] == "r" and summary["best_val_loss"] <= summary["last_val_loss"] + 1e-12

@@ -14,7 +14,7 @@ import typer
 
 from charlstm.cli import app, fail
 from charlstm.cli.corpus_cmd import DataDir, Encoding, prepare_or_fail
-from charlstm.cli.render import console, human_count, nats, note
+from charlstm.cli.render import console, human_count, nats, note, print_json
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.units import bits_per_char
 
@@ -194,6 +194,8 @@ def train(
                                                     show_default=False, rich_help_panel=RUN)] = None,
     data_dir: DataDir = Path("data"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples at evaluations.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="A summary as JSON on stdout at the end (run directory, "
+                                          "steps, best and last validation, elapsed, why it stopped).")] = False,
 ) -> None:
     """Train a character-level model with truncated backpropagation through time.
 
@@ -247,6 +249,10 @@ def train(
                               init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
     finally:
         view.close()
+    if as_json:
+        print_json({"run_dir": str(out), "steps": result.step, "best_val_loss": result.best_val_loss,
+                    "last_val_loss": result.last_val_loss, "elapsed": round(result.elapsed, 3),
+                    "reason": result.reason})
     summary = f"best validation {nats(result.best_val_loss)}" if result.best_val_loss is not None else "no evaluation"
     if result.reason == "diverged":
         fail(f"training diverged at step {result.step + 1}: the loss or gradient became NaN/inf; "
