@@ -67,6 +67,20 @@ class DemoResult:
     completions: list[Completion]
     filler: str                           # the example's filler (unseen), shared by every country
 
+    def to_dict(self) -> dict:
+        training = self.training
+        return {"training": {"run_dir": str(training.out_dir), "steps": training.step, "reason": training.reason,
+                             "best_val_loss": training.best_val_loss, "last_val_loss": training.last_val_loss,
+                             "elapsed": round(training.elapsed, 3)},
+                "checkpoint": str(self.checkpoint),
+                "memory": [{"model": row.label, "accuracy_by_distance": row.accuracy} for row in self.rows],
+                "example": {"filler": self.filler,
+                            "picks": [{"country": c.country, "expected": c.expected,
+                                       "picks": {label: {"answer": pick, "p_right": p}
+                                                 for label, (pick, p) in c.picks.items()}}
+                                      for c in self.completions]},
+                "sample": {"prime": self.sample_prime, "text": self.sample}}
+
 
 def memory_row(label: str, model: CharRNN, vocab: Vocab,
                distances: tuple[int, ...] = DEMO_DISTANCES, samples: int = DEMO_SAMPLES) -> MemoryRow:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -56,6 +58,10 @@ def test_run_demo_trains_and_compares_three_models(tmp_path, monkeypatch):
     for completion in result.completions:
         assert set(completion.picks) == {row.label for row in result.rows}
         assert all(0 <= p <= 1 for _, p in completion.picks.values())
+    data = json.loads(json.dumps(result.to_dict()))   # what `charlstm demo --json` prints
+    assert data["training"]["reason"] == "max_time" and data["sample"]["text"] == result.sample
+    assert data["memory"][0]["accuracy_by_distance"]["100"] == result.rows[0].accuracy[100]
+    assert [p["country"] for p in data["example"]["picks"]] == list(EXAMPLE_COUNTRIES)
 
 
 def test_demo_command_prints_the_memory_table(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from charlstm.cli import app
-from charlstm.cli.render import console, nats
+from charlstm.cli.render import console, nats, print_json
 from charlstm.cli.train_cmd import TrainView, install_stop_handlers
 
 
@@ -22,6 +22,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="Run directory (replaced on each demo).")] = Path("checkpoints/demo"),
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples during training.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The results as JSON on stdout (training summary, "
+                                          "memory accuracy by model and distance, the example, the sample).")] = False,
 ) -> None:
     """Train a small LSTM on the built-in memory corpus for a minute, then test what LSTMs remember.
 
@@ -41,6 +43,11 @@ def demo(
     received = install_stop_handlers(stop)
     result = run_demo(out_dir=out, max_time=max_time, device=device, on_event=TrainView(not quiet),
                       stop_event=stop, on_stage=lambda text: console.print(f"\n{text}..."))
+    if as_json:
+        print_json(result.to_dict())
+        if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
+            raise typer.Exit(130)
+        return
     console.print(f"Trained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
                   f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
     render_memory(result)
