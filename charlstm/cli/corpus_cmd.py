@@ -8,24 +8,9 @@ from typing import Annotated
 import typer
 
 from charlstm.cli import app
-from charlstm.cli.render import console, human_count, print_json, warn
-
-Encoding = Annotated[str, typer.Option(help="Text encoding of the input files (e.g. latin-1, utf-16).")]
-ValFraction = Annotated[float, typer.Option(help="Last fraction of each file held out for validation.")]
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Where prepared corpora are cached.")]
-
-
-def prepare_or_fail(inputs: list[str], data_dir: Path, val_fraction: float, encoding: str):
-    """Prepare (or reuse) a corpus, with a spinner for the slow first pass; shared by train and demo."""
-    from charlstm.corpus import prepare_corpus
-
-    with console.status("preparing corpus...", spinner="dots"):
-        corpus = prepare_corpus(inputs, out_dir=data_dir, val_fraction=val_fraction, encoding=encoding)
-    if corpus.skipped:
-        shown = ", ".join(corpus.skipped[:5]) + (f" and {len(corpus.skipped) - 5} more" if len(corpus.skipped) > 5 else "")
-        warn(f"skipped {len(corpus.skipped)} file(s) that are binary, empty or only whitespace: {shown}")
-    return corpus
-
+from charlstm.cli.common import prepare_or_fail
+from charlstm.cli.options import Encoding, ValFraction, json_option
+from charlstm.cli.render import console, human_count, print_json
 
 def corpus_summary(corpus) -> dict:
     return {"name": corpus.name, "sources": len(corpus.sources), "skipped": corpus.skipped,
@@ -41,7 +26,7 @@ def prepare(
     out: Annotated[Path, typer.Option("--out", help="Where prepared corpora are cached.")] = Path("data"),
     val_fraction: ValFraction = 0.05,
     encoding: Encoding = "utf-8",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("The summary")] = False,
 ) -> None:
     """Prepare a corpus: vocabulary, train/validation split, encoded cache.
 

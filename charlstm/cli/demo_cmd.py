@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from charlstm.cli import app
+from charlstm.cli.options import DeviceOption, json_option
 from charlstm.cli.render import console, nats, print_json
 from charlstm.cli.train_cmd import TrainView, install_stop_handlers
 
@@ -20,10 +21,10 @@ def demo(
     max_time: Annotated[Optional[float], typer.Option(help="Seconds of live training (default: the demo "
                                                            "recipe's 60)", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Run directory (replaced on each demo).")] = Path("checkpoints/demo"),
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    device: DeviceOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples during training.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The results as JSON on stdout (training summary, "
-                                          "memory accuracy by model and distance, the example, the sample).")] = False,
+    as_json: Annotated[bool, json_option("The results (training summary, memory accuracy by model and "
+                                         "distance, the example, the sample)")] = False,
 ) -> None:
     """Train a small LSTM on the built-in memory corpus for a minute, then test what LSTMs remember.
 

@@ -9,11 +9,9 @@ import typer
 from rich.table import Table
 
 from charlstm.cli import app
-from charlstm.cli.corpus_cmd import Encoding
 from charlstm.cli.render import console, nats, print_json, warn
-from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print every figure as JSON on stdout.")]
+from charlstm.cli.common import load_for_cli
+from charlstm.cli.options import CheckpointArg, DeviceOption, Encoding, json_option
 
 
 @app.command("eval")
@@ -22,7 +20,7 @@ def evaluate(
     file: Annotated[Path, typer.Argument(help="Text file to measure the model on.", show_default=False)],
     encoding: Encoding = "utf-8",
     device: DeviceOption = "auto",
-    as_json: JsonFlag = False,
+    as_json: Annotated[bool, json_option("Every figure")] = False,
 ) -> None:
     """Loss of a model on a text file, in nats/char and bits/char.
 
@@ -53,7 +51,7 @@ def evaluate(
 
 
 @app.command()
-def info(checkpoint: CheckpointArg = None, as_json: JsonFlag = False) -> None:
+def info(checkpoint: CheckpointArg = None, as_json: Annotated[bool, json_option("Every figure")] = False) -> None:
     """Describe a checkpoint: configuration, size, vocabulary, progress, best validation loss.
 
     With no CHECKPOINT, describes the newest run under checkpoints/.

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
-from charlstm.cli.sample_cmd import CheckpointArg, DeviceOption, load_for_cli, unescape
+from charlstm.cli.common import load_for_cli, unescape
+from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
 
 def _ints(text: str | None, flag: str, minimum: int = 0) -> tuple[int, ...] | None:
     from charlstm.errors import ProbeError
@@ -52,7 +53,7 @@ def probe(
                                          min=1, max=1000)] = 4,
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
                                            max=1_000_000)] = 2000,
-    as_json: Annotated[bool, typer.Option("--json", help="Every figure as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Every figure")] = False,
     html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the cells suite as an HTML page "
                                                                     "(each character tinted by the memory cell).")] = None,
     device: DeviceOption = "auto",

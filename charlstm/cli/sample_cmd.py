@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import random
-import re
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from charlstm.cli import app
-from charlstm.cli.render import LiveWriter, nats, note, warn
+from charlstm.cli.common import announce_checkpoint, load_for_cli, unescape
+from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
+from charlstm.cli.render import LiveWriter, note, warn
 
-CheckpointArg = Annotated[Optional[Path], typer.Argument(
-    help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
-         "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
-    show_default=False)]
 # Streams generated together: 256 rows of a 2 x 512 model keep a batch's state and logits under 2 MB.
 BATCH_ROWS = 256
-
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps.")]
-
-
-def load_for_cli(checkpoint: Path | None, device: str = "auto", announce: bool = True):
-    """Resolve and load a checkpoint, and say which one (it matters most when it was picked for you) and
-    on which device, when it is not the CPU."""
-    from charlstm.checkpoint import load_model
-    from charlstm.runtime import select_device
-
-    chosen = select_device(device)
-    if chosen.type != "cpu":
-        note(f"device: {chosen}")
-    model, vocab, payload, path = load_model(checkpoint, chosen)
-    if announce:
-        announce_checkpoint(path, payload, picked=checkpoint is None)
-    return model, vocab, payload, path
-
-
-def announce_checkpoint(path: Path, payload: dict, picked: bool) -> None:
-    progress = payload.get("progress", {})
-    origin = "newest run: " if picked else ""
-    note(f"{origin}{path} (step {progress.get('step', '?')}, validation {nats(progress.get('val_loss'))})")
-
-
-def unescape(text: str) -> str:
-    """Shell-friendly escapes in prompts: \\n newline, \\t tab, \\\\ backslash."""
-    return re.sub(r"\\(n|t|\\)", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
-
 
 @app.command()
 def sample(
@@ -67,8 +34,7 @@ def sample(
     interactive: Annotated[bool, typer.Option(
         "--interactive", "-i", help="A prompt loop: each line you type is read and continued; /reset, /temp, "
                                     "/length, /seed; Ctrl-D leaves.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="One JSON line per sample (seed, prime, text) on stdout.")] = False,
+    as_json: Annotated[bool, json_option("One line per sample (seed, prime, text)")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.

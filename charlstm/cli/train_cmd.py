@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from charlstm.cli import app, fail
-from charlstm.cli.corpus_cmd import DataDir, Encoding, prepare_or_fail
+from charlstm.cli.common import prepare_or_fail
+from charlstm.cli.options import DataDir, json_option
 from charlstm.cli.render import console, human_count, nats, note, print_json
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.units import bits_per_char
@@ -194,8 +195,8 @@ def train(
                                                     show_default=False, rich_help_panel=RUN)] = None,
     data_dir: DataDir = Path("data"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples at evaluations.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="A summary as JSON on stdout at the end (run directory, "
-                                          "steps, best and last validation, elapsed, why it stopped).")] = False,
+    as_json: Annotated[bool, json_option("A summary at the end (run directory, steps, best and last "
+                                         "validation, elapsed, why it stopped)")] = False,
 ) -> None:
     """Train a character-level model with truncated backpropagation through time.
 

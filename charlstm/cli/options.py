@@ -1,0 +1,24 @@
+"""Options that several commands share, declared once (as pip-tools keeps its shared options in one
+module). A command uses them as annotations: ``device: DeviceOption = "auto"``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+CheckpointArg = Annotated[Optional[Path], typer.Argument(
+    help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
+         "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
+    show_default=False)]
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps.")]
+Encoding = Annotated[str, typer.Option(help="Text encoding of the input files (e.g. latin-1, utf-16).")]
+ValFraction = Annotated[float, typer.Option(help="Last fraction of each file held out for validation.")]
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where prepared corpora are cached.")]
+
+
+def json_option(what: str):
+    """``--json`` (``as_json: Annotated[bool, json_option("...")]``): ``what`` goes to stdout as JSON,
+    everything else stays on stderr."""
+    return typer.Option("--json", help=f"{what} as JSON on stdout.")
