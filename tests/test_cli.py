@@ -247,3 +247,10 @@ def test_train_json_summary(workdir):
     summary = json.loads(result.stdout)
     assert result.exit_code == 0 and summary["steps"] == 6 and summary["reason"] == "max_steps"
     assert summary["run_dir"] == "r" and summary["best_val_loss"] <= summary["last_val_loss"] + 1e-12
+
+
+def test_chrono_init_is_a_train_option(workdir):
+    result = run("train", "tiny.txt", "--out", "c", *TINY, "--max-steps", "2", "--chrono-init", "40")
+    assert result.exit_code == 0
+    assert json.loads((workdir / "c" / "config.json").read_text())["model"]["chrono_init"] == 40
+    assert_one_line_error(run("train", "tiny.txt", "--out", "c2", *TINY, "--chrono-init", "2"), "--chrono-init")

@@ -169,6 +169,9 @@ def train(
     dropout: Annotated[Optional[float], _model("dropout", "Dropout between layers and before the head.")] = None,
     tie_weights: Annotated[Optional[bool], _model("tie_weights", "Share input embedding and output weights.")] = None,
     forget_bias: Annotated[Optional[float], _model("forget_bias", "Initial LSTM forget-gate bias.")] = None,
+    chrono_init: Annotated[Optional[int], _model("chrono_init", "Chrono initialisation (Tallec & Ollivier 2018): "
+                                                 "LSTM forget biases log(U(1, T-1)) for T = this value; 0 = off "
+                                                 "(then --forget-bias applies).")] = None,
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
