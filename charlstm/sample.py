@@ -26,6 +26,8 @@ from charlstm.vocab import Vocab
 # Shakespeare model babble "&X$Q..." while "\nROMEO:" made it start a speech. A start character puts the
 # model where texts begin, at the start of a line.
 START_CHARS = ("\n", " ")
+# Streams generated together: 256 rows of a 2 x 512 model keep a batch's state and logits under 2 MB.
+MAX_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,12 @@ def texts_from_steps(vocab: Vocab, steps: Sequence[torch.Tensor], streams: int) 
 
 def sample_texts(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
                  options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> list[str]:
-    """One sample per seed, generated together as rows of one batch."""
-    return texts_from_steps(vocab, list(generate_ids(model, vocab, length, prime, options, seeds)), len(seeds))
+    """One sample per seed, generated together as rows of a batch (``MAX_ROWS`` at a time)."""
+    texts = []
+    for first in range(0, len(seeds), MAX_ROWS):
+        batch = seeds[first:first + MAX_ROWS]
+        texts += texts_from_steps(vocab, list(generate_ids(model, vocab, length, prime, options, batch)), len(batch))
+    return texts
 
 
 def sample_text(model: CharRNN, vocab: Vocab, length: int, prime: str = "",

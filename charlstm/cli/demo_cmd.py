@@ -46,9 +46,13 @@ def demo(
                       stop_event=stop, on_stage=lambda text: console.print(f"\n{text}..."))
     if as_json:
         print_json(result.to_dict())
-        if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
-            raise typer.Exit(130)
-        return
+    else:
+        render_demo(result)
+    if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
+        raise typer.Exit(130)
+
+
+def render_demo(result) -> None:
     console.print(f"Trained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
                   f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
     render_memory(result)
@@ -57,8 +61,6 @@ def demo(
     console.print("\nNext: charlstm train --recipe memory (the shipped LSTM's recipe), charlstm probe "
                   "pretrained:memory-lstm --suite cells (which cell carries the country), charlstm train "
                   "corpus.txt (your own text)", markup=False)
-    if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
-        raise typer.Exit(130)
 
 
 def _percent(value: float) -> str:

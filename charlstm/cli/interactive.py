@@ -18,7 +18,7 @@ def run_interactive(model, vocab, options, length: int, seed: int, prime: str = 
     from charlstm.sample import Streams
 
     streams = Streams(model, vocab, options, [seed])
-    settings = {"length": length, "seed": seed}
+    settings = {"length": length}
     out = LiveWriter(sys.stdout)
     note(HELP)
     if prime:
@@ -66,8 +66,7 @@ def _command(line: str, streams, settings: dict) -> None:
         settings["length"] = int(value)
         note(f"length {settings['length']}")
     elif name == "seed":
-        settings["seed"] = int(value)
-        streams.reseed([settings["seed"]])
-        note(f"seed {settings['seed']}")
+        streams.reseed([int(value)])
+        note(f"seed {int(value)}")
     else:
         raise ValueError(f"unknown command /{name} (try /help)")

@@ -76,17 +76,16 @@ def probe(
     from charlstm.errors import ProbeError
     from charlstm.probes.suites import SuiteOptions, chosen_suites, run_suites
 
-    if prompt is not None or candidates is not None:
-        if suite or file:
-            raise ProbeError("--prompt runs on its own; leave out --suite and --file")
-        options = None
-    else:
+    prompt_mode = prompt is not None or candidates is not None
+    if prompt_mode and (suite or file):
+        raise ProbeError("--prompt runs on its own; leave out --suite and --file")
+    if not prompt_mode:
         options = SuiteOptions(suites=tuple(suite or ()), file=file, text=text, distances=_ints(distances, "--distances"),
                                contexts=_ints(contexts, "--contexts", minimum=1), samples=samples, positions=positions,
                                filler=filler, prefix=_unescaped(prefix))
     model, vocab, payload, _ = load_for_cli(checkpoint, device)
     results: dict = {}
-    if options is None:
+    if prompt_mode:
         from charlstm.probes.prompt import probe_prompt
 
         words = [unescape(c) for c in (candidates or "").split(",") if c]

@@ -13,9 +13,6 @@ from charlstm.cli.common import announce_checkpoint, load_for_cli, unescape
 from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
 from charlstm.cli.render import LiveWriter, note, warn
 
-# Streams generated together: 256 rows of a 2 x 512 model keep a batch's state and logits under 2 MB.
-BATCH_ROWS = 256
-
 @app.command()
 def sample(
     checkpoint: CheckpointArg = None,
@@ -102,17 +99,14 @@ def print_json_samples(model, vocab, length: int, prime: str, options, seeds: li
 
     from charlstm.sample import sample_texts
 
-    for first in range(0, len(seeds), BATCH_ROWS):
-        batch = seeds[first:first + BATCH_ROWS]
-        for seed, text in zip(batch, sample_texts(model, vocab, length, prime, options, batch)):
-            sys.stdout.write(json.dumps({"seed": seed, "prime": prime, "text": text}, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+    for seed, text in zip(seeds, sample_texts(model, vocab, length, prime, options, seeds)):
+        sys.stdout.write(json.dumps({"seed": seed, "prime": prime, "text": text}, ensure_ascii=False) + "\n")
 
 
 def print_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
-    """Samples run as rows of one batch (``BATCH_ROWS`` at a time). The first is streamed as it is
+    """Samples run as rows of one batch (``MAX_ROWS`` at a time). The first is streamed as it is
     generated; the others are printed whole, in order, as soon as their batch is done."""
-    from charlstm.sample import generate_ids, texts_from_steps
+    from charlstm.sample import MAX_ROWS, generate_ids, texts_from_steps
 
     out = LiveWriter(sys.stdout)
 
@@ -120,8 +114,8 @@ def print_samples(model, vocab, length: int, prime: str, options, seeds: list[in
         if len(seeds) > 1:
             note(f"--- sample {index + 1} of {len(seeds)} (seed {seeds[index]})")
 
-    for first in range(0, len(seeds), BATCH_ROWS):
-        batch, steps = seeds[first:first + BATCH_ROWS], []
+    for first in range(0, len(seeds), MAX_ROWS):
+        batch, steps = seeds[first:first + MAX_ROWS], []
         if first == 0:
             header(0)
             out.write(prime)

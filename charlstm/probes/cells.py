@@ -26,7 +26,6 @@ from charlstm.sample import context_ids
 from charlstm.stepper import LSTM_GATES, Stepper
 from charlstm.vocab import Vocab
 
-GATES = LSTM_GATES
 
 
 @dataclass
@@ -54,13 +53,13 @@ def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
     ids, lengths = pad([context_ids(vocab, text) for text in texts])
     stepper = Stepper(model)
     state = stepper.initial_state(len(texts))
-    cells, hiddens, gates = [], [], {name: [] for name in GATES}
+    cells, hiddens, gates = [], [], {name: [] for name in LSTM_GATES}
     for column in ids.t().to(device):
         layers: list[dict] = []
         stepper.step(column, state, layers)
         cells.append(torch.stack(state.c, dim=1))       # (B, L, H)
         hiddens.append(torch.stack(state.h, dim=1))
-        for name in GATES:
+        for name in LSTM_GATES:
             gates[name].append(torch.stack([layer[name] for layer in layers], dim=1))
     cell, hidden = torch.stack(cells, dim=1).cpu(), torch.stack(hiddens, dim=1).cpu()    # (B, T, L, H)
     gate = {name: torch.stack(values, dim=1).cpu() for name, values in gates.items()}
