@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older Typer
 
 HELP = """Character-level LSTM text generator that makes the network's memory visible.
 
-First run: **charlstm demo** trains a small model on the built-in memory corpus (about 2 minutes)
+First run: **charlstm demo** trains a small model on the built-in memory corpus (a minute of training)
 and shows what it learned. Then: **charlstm train corpus.txt**, **charlstm sample --temp 0.8**.
 """
 
