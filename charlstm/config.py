@@ -25,6 +25,28 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# What each annotated field type accepts (the annotations are strings under ``from __future__``); a
+# config file or a Python caller can hand any value, and the checks below would fail on the wrong kind
+# with a TypeError, not a clear message.
+_KINDS = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
+          "str": ((str,), "a string")}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_kinds(config: Any) -> None:
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kind, _, optional = f.type.partition(" | ")
+        if optional and value is None:
+            continue
+        accepted, word = _KINDS[kind]
+        if not isinstance(value, accepted) or (isinstance(value, bool) and kind != "bool"):
+            raise ConfigError(f"{flag(f.name)} must be {word}, not {value!r}")
+
+
 def _finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -45,6 +67,7 @@ class ModelConfig:
     chrono_init: int = 0
 
     def __post_init__(self) -> None:
+        _check_kinds(self)
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
         _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         _require(self.num_layers >= 1, "--num-layers must be at least 1")
@@ -86,6 +109,7 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        _check_kinds(self)
         _require(self.seq_len >= 1, "--seq-len must be at least 1")
         _require(self.batch_size >= 1, "--batch-size must be at least 1")
         _require(_finite(self.lr) and self.lr > 0, "--lr must be a positive number")

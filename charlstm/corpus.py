@@ -56,7 +56,8 @@ class Corpus:
     val_fraction: float = 0.05
     encoding: str = "utf-8"
 
-    def recipe(self) -> dict:
+    def origin(self) -> dict:
+        """How it was made (so a run can prepare it again) and how big it came out."""
         return {"name": self.name, "inputs": self.inputs, "val_fraction": self.val_fraction,
                 "encoding": self.encoding, "train_chars": len(self.train), "val_chars": len(self.val)}
 

@@ -29,7 +29,7 @@ from charlstm.model import CharRNN
 from charlstm.probes import cue_swap
 from charlstm.probes.scoring import normalise, score_continuations
 from charlstm.sample import SamplingOptions, sample_text
-from charlstm.train import TrainResult, train
+from charlstm.train import Finished, train
 from charlstm.vocab import Vocab
 
 DEMO_DISTANCES = (0, 25, 50, 100, 200, 400)
@@ -59,7 +59,7 @@ class Completion:
 
 @dataclass(frozen=True)
 class DemoResult:
-    training: TrainResult
+    training: Finished
     checkpoint: Path
     sample: str
     sample_prime: str

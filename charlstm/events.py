@@ -33,9 +33,10 @@ class Stepped:
     step: int
     loss: float
     lr: float
-    chars_per_sec: float
     progress: float              # fraction of the budget spent, 0..1
     epoch: int
+    chars_seen: int              # training characters read so far (a resumed run's earlier ones included)
+    elapsed: float               # seconds of training so far (likewise); a view derives its speed from these
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,16 @@ class Saved:
 
 @dataclass(frozen=True)
 class Finished:
+    """The last event, and what ``train()`` returns."""
+
     step: int
     reason: str                  # max_steps | epochs | max_time | interrupted | diverged
     best_val_loss: float | None
     last_val_loss: float | None
     elapsed: float
     out_dir: Path
-    message: str = ""
+    message: str = ""            # why, when it diverged
+    history: tuple[dict, ...] = ()  # the metrics.jsonl records this call wrote, one per evaluation
 
 
 Event = Started | Stepped | Evaluated | Saved | Finished

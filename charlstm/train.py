@@ -21,31 +21,31 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from charlstm.batching import StreamBatcher, fit_batch_size
-from charlstm.checkpoint import (BEST, LAST, duplicate_checkpoint, load_checkpoint, remove_stale_temporaries,
-                                 save_checkpoint)
+from charlstm.batching import StreamBatcher
+from charlstm.checkpoint import BEST, LAST, duplicate_checkpoint, remove_stale_temporaries, save_checkpoint
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
-from charlstm.errors import CharlstmError, CheckpointError, ConfigError, CorpusError
+from charlstm.errors import CheckpointError, ConfigError
 from charlstm.evaluate import bits_per_char, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
-from charlstm.model import CharRNN, State, map_state, state_to
+from charlstm.model import CharRNN, State, map_state, state_tensors, state_to
 from charlstm.runlock import RunLock
 from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
-from charlstm.runtime import autocast, bf16_warning, rng_state, seed_everything, select_device, set_rng_state
+from charlstm.runtime import autocast, bf16_warning, rng_state, select_device, set_rng_state
 from charlstm.sample import SamplingOptions, sample_text
 from charlstm.schedule import Budget, learning_rate
+from charlstm.start import (MISFIT, Start, checked_options, fine_tuned_start, fresh_start, resumed_start,
+                            unusable)
 from charlstm.vocab import Vocab
 
-__all__ = ["train", "Trainer", "TrainResult", "Progress", "learning_rate",  # events re-exported for callers
+__all__ = ["train", "Trainer", "Progress", "learning_rate",  # events re-exported for callers
            "Started", "Stepped", "Evaluated", "Saved", "Finished", "Event"]
 
 EVAL_SAMPLE_TEMPERATURE = 0.8
@@ -69,118 +69,39 @@ class Progress:
         return dict(self.__dict__)
 
 
-@dataclass
-class TrainResult:
-    out_dir: Path
-    step: int
-    reason: str
-    best_val_loss: float | None
-    last_val_loss: float | None
-    elapsed: float
-    history: list[dict] = field(default_factory=list)
-
-
 # ------------------------------------------------------------------------------------------ the trainer
 
 class Trainer:
-    """One training run; ``train()`` below is the function to call."""
+    """One training run from a settled ``Start``; ``train()`` below is the function to call."""
 
-    def __init__(self, corpus: Corpus, out_dir: Path, model_options: dict, train_options: dict,
-                 resume: bool, init_from: Path | None, on_event: Callable[[Event], Any], overwrite: bool = False):
+    def __init__(self, corpus: Corpus, out_dir: Path, start: Start, on_event: Callable[[Event], Any] = lambda e: None,
+                 replaced: list[Path] | None = None):
         self.corpus = corpus
         self.out_dir = Path(out_dir)
         self.emit = on_event
-        self.notes: list[str] = []
-        self.warnings: list[str] = []
-        self.replaced = [] if resume else existing_run(self.out_dir, overwrite)
-        checkpoint = self._load_resume_checkpoint() if resume else None
-        saved_train = checkpoint.get("train_config", {}) if checkpoint else {}
-        try:
-            self.config = TrainConfig(**{**saved_train, **train_options})
-        except TypeError as error:
-            raise ConfigError(f"bad training option: {error}") from None
+        self.replaced = replaced or []  # files of an overwritten run, removed once the lock is held
+        self.config = start.config
+        self.notes = list(start.notes)
         self.device = select_device(self.config.device)
-        if self.config.precision == "bf16" and (warning := bf16_warning(self.device)):
-            self.warnings.append(warning)
-        seed_everything(self.config.seed)
-        self.model, self.vocab = self._build_model(model_options, checkpoint, init_from)
+        warning = bf16_warning(self.device) if self.config.precision == "bf16" else None
+        self.warnings = [warning] if warning else []
+        self.model, self.vocab = start.model.to(self.device), start.vocab
         self.id_map = _id_map(corpus.vocab, self.vocab)
-        self.batcher, self.val_ids = self._layout()
+        self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map)
         self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config.lr, self.device)
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
         self.saved_step: int | None = None  # step of the newest last.pt, so the end never saves it twice
-        if checkpoint:
-            self._restore(checkpoint)
+        self.clock_origin = 0.0  # perf_counter() at the run's step 0 (a resumed run's elapsed time included)
+        if start.checkpoint is not None:
+            with unusable(self.out_dir / LAST, "cannot resume from it", MISFIT):
+                self._restore(start.checkpoint)
+            self.saved_step = self.progress.step
 
-    # -- setup ------------------------------------------------------------------------------------------
-
-    def _load_resume_checkpoint(self) -> dict:
-        path = self.out_dir / LAST
-        if not path.exists():
-            hint = (f" (only {BEST}: the run stopped while writing its first checkpoint); start it again with "
-                    f"--overwrite" if (self.out_dir / BEST).exists() else "")
-            raise CheckpointError(f"--resume: no {LAST} in {self.out_dir} to resume from{hint}")
-        return load_checkpoint(path)
-
-    def _build_model(self, model_options: dict, checkpoint: dict | None,
-                     init_from: Path | None) -> tuple[CharRNN, Vocab]:
-        if checkpoint is not None:
-            source = checkpoint
-        elif init_from is not None:
-            source = load_checkpoint(init_from)
-        else:
-            config = ModelConfig(vocab_size=len(self.corpus.vocab), **model_options)
-            return CharRNN(config).to(self.device), self.corpus.vocab
-        path = self.out_dir / LAST if checkpoint is not None else init_from
-        with _unusable(path, "damaged checkpoint"):
-            config = ModelConfig.from_dict(source["model_config"])
-            old_vocab = Vocab(source["vocab"])
-        ignored = sorted(k for k, v in model_options.items() if getattr(config, k) != v)
-        if ignored:
-            self.notes.append(f"architecture comes from the checkpoint; ignored: {', '.join(ignored)}")
-        if checkpoint is not None:
-            missing = [c for c in self.corpus.vocab.chars if c not in old_vocab]
-            if missing:
-                raise CheckpointError(
-                    f"--resume: the corpus has {len(missing)} characters the checkpoint's vocabulary lacks "
-                    f"({''.join(missing[:20])!r}); train a new run, or use --init-from to extend it")
-            model = CharRNN(config)
-            with _unusable(path, "damaged checkpoint: weights do not fit the model"):
-                model.load_state_dict(source["model"])
-            return model.to(self.device), old_vocab
-        vocab = old_vocab.union(self.corpus.vocab)
-        model = CharRNN(ModelConfig.from_dict({**source["model_config"], "vocab_size": len(vocab)}))
-        with _unusable(path, "damaged checkpoint: weights do not fit the model"):
-            _transplant(source["model"], old_vocab, model, vocab)
-        new = len(vocab) - len(old_vocab)
-        self.notes.append(f"initialised from {init_from}: {new} character(s) new to its vocabulary got fresh "
-                          f"embedding and output rows" + (f" ({''.join(c for c in vocab.chars if c not in old_vocab)!r})"
-                                                          if new else ""))
-        return model.to(self.device), vocab
-
-    def _layout(self) -> tuple[StreamBatcher, torch.Tensor]:
-        config = self.config
-        train_ids = self.corpus.train
-        if len(train_ids) < 2:
-            raise CorpusError(f"{self.corpus.name}: too little training text ({len(train_ids)} characters)")
-        batch_size = fit_batch_size(len(train_ids), config.batch_size, config.seq_len)
-        if batch_size < config.batch_size:
-            self.notes.append(f"the corpus is short: --batch-size lowered from {config.batch_size} to "
-                              f"{batch_size} so each stream holds a full window")
-            self.config = TrainConfig(**{**config.to_dict(), "batch_size": batch_size})
-        val_ids = self.corpus.val
-        if len(val_ids) < 2:
-            self.notes.append("no validation text (--val-fraction 0 or a tiny corpus): best.pt follows training")
-        return StreamBatcher(train_ids, self.config.batch_size, self.config.seq_len, self.id_map), val_ids
+    # -- resuming ---------------------------------------------------------------------------------------
 
     def _restore(self, checkpoint: dict) -> None:
-        with _unusable(self.out_dir / LAST, "cannot resume from it"):
-            self._restore_training_state(checkpoint)
-        self.saved_step = self.progress.step
-
-    def _restore_training_state(self, checkpoint: dict) -> None:
         """Optimizer, progress, data position, carried state and RNG; ValueError etc. if any is damaged."""
         if len(checkpoint["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
             self.optimizer = adamw(self.model.parameters(), self.config.lr, self.device)
@@ -205,7 +126,7 @@ class Trainer:
         set_rng_state(checkpoint["rng"])
 
     def _checked_state(self, saved: list) -> State:
-        expected = self.state if isinstance(self.state, tuple) else (self.state,)
+        expected = state_tensors(self.state)
         fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
                 and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
                         for s, e in zip(saved, expected)))
@@ -215,7 +136,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------------
 
-    def run(self, stop_event: threading.Event | None) -> TrainResult:
+    def run(self, stop_event: threading.Event | None = None) -> Finished:
         """Train under the run directory's lock (released however the run ends)."""
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -236,71 +157,69 @@ class Trainer:
             raise CheckpointError(f"cannot replace the run in {self.out_dir} ({error.strerror or error})") from None
         if self.saved_step is not None:
             truncate_metrics(self.out_dir, self.saved_step)
-        self._write_config()
+        write_config(self.out_dir, {"model": self.model.config.to_dict(), "train": self.config.to_dict(),
+                                    "corpus": self.corpus.origin()})
 
-    def _loop(self, stop_event: threading.Event | None) -> TrainResult:
-        self.emit(Started(
-            model_config=self.model.config, train_config=self.config, parameters=self.model.num_parameters,
-            device=str(self.device), corpus=self.corpus.name, train_chars=len(self.corpus.train),
-            val_chars=len(self.corpus.val), windows_per_epoch=self.batcher.windows_per_epoch,
-            total_steps=self.budget.total_steps, start_step=self.progress.step, out_dir=self.out_dir,
-            notes=tuple(self.notes), warnings=tuple(self.warnings)))
+    def _loop(self, stop_event: threading.Event | None) -> Finished:
+        self.emit(self._started())
         history: list[dict] = []
         losses: list[float] = []
-        reason, message, skipped = None, "", 0
-        started = time.perf_counter() - self.progress.elapsed
-        rate_clock, rate_chars, rate = time.perf_counter(), 0, 0.0
+        skipped, message = 0, ""
+        self.clock_origin = time.perf_counter() - self.progress.elapsed
         self.model.train()
-        while True:
-            self.progress.elapsed = time.perf_counter() - started
-            reason = self.budget.exhausted(self.progress.step, self.progress.elapsed)
-            if reason:
-                break
-            if stop_event is not None and stop_event.is_set():
-                reason = "interrupted"
-                break
+        while not (reason := self._stop_reason(stop_event)):
             window = self.batcher.window(self.progress.window)
             progress = self.budget.progress(self.progress.step, self.progress.elapsed)
             lr = learning_rate(self.config, self.progress.step, progress, self.budget.total_steps)
             loss = self._step(window, lr)
-            if loss is None:
-                skipped += 1
-                if self.config.on_divergence == "stop" or skipped >= MAX_CONSECUTIVE_SKIPS:
-                    reason = "diverged"
-                    message = (f"loss or gradient became NaN/inf at step {self.progress.step + 1}"
-                               + (f" ({skipped} steps in a row)" if skipped > 1 else "")
-                               + "; stopped and kept the last good checkpoint (try a lower --lr)")
-                    break
-                loss = math.nan  # a skipped step still uses up its window and counts toward the budget
-            else:
-                skipped = 0
+            skipped = skipped + 1 if loss is None else 0
+            if skipped and (self.config.on_divergence == "stop" or skipped >= MAX_CONSECUTIVE_SKIPS):
+                reason = "diverged"
+                message = (f"loss or gradient became NaN/inf at step {self.progress.step + 1}"
+                           + (f" ({skipped} steps in a row)" if skipped > 1 else "")
+                           + "; stopped and kept the last good checkpoint (try a lower --lr)")
+                break
+            if loss is not None:
                 losses.append(loss)
+            # A skipped step still uses up its window and counts toward the budget.
             self.progress.step += 1
             self.progress.chars_seen += window.inputs.numel()
-            rate_chars += window.inputs.numel()
-            now = time.perf_counter()
-            rate = rate_chars / max(now - rate_clock, 1e-9)
-            if now - rate_clock >= 2.0:  # measure over the last few seconds, not since the start
-                rate_clock, rate_chars = now, 0
-            self.emit(Stepped(step=self.progress.step, loss=loss, lr=lr, chars_per_sec=rate,
-                              progress=min(1.0, progress), epoch=self.progress.epoch))
+            self.emit(Stepped(step=self.progress.step, loss=math.nan if loss is None else loss, lr=lr,
+                              progress=min(1.0, progress), epoch=self.progress.epoch,
+                              chars_seen=self.progress.chars_seen, elapsed=self._tick()))
             if self.progress.step % self.config.eval_every == 0:
-                self.progress.elapsed = time.perf_counter() - started
                 history.append(self._evaluate_and_save(losses))
                 losses = []
-        self.progress.elapsed = time.perf_counter() - started
-        if reason == "diverged":
-            pass  # the weights may be damaged; the last good checkpoint stays as it is
-        elif reason == "interrupted":
+        if reason == "interrupted":
             self._save(LAST)
-        elif self.saved_step != self.progress.step:  # not when resuming a run that had already finished
+        elif reason != "diverged" and self.saved_step != self.progress.step:
+            # Not after a divergence (the weights may be damaged; the last good checkpoint stays), nor when
+            # resuming a run that had already finished.
             history.append(self._evaluate_and_save(losses))
-        self.emit(Finished(step=self.progress.step, reason=reason, best_val_loss=self.progress.best_val_loss,
-                           last_val_loss=self.progress.val_loss, elapsed=self.progress.elapsed,
-                           out_dir=self.out_dir, message=message))
-        return TrainResult(out_dir=self.out_dir, step=self.progress.step, reason=reason,
-                           best_val_loss=self.progress.best_val_loss, last_val_loss=self.progress.val_loss,
-                           elapsed=self.progress.elapsed, history=history)
+        finished = Finished(step=self.progress.step, reason=reason, best_val_loss=self.progress.best_val_loss,
+                            last_val_loss=self.progress.val_loss, elapsed=self._tick(), out_dir=self.out_dir,
+                            message=message, history=tuple(history))
+        self.emit(finished)
+        return finished
+
+    def _tick(self) -> float:
+        """Bring ``progress.elapsed`` up to now (the one place that sets it) and return it."""
+        self.progress.elapsed = time.perf_counter() - self.clock_origin
+        return self.progress.elapsed
+
+    def _stop_reason(self, stop_event: threading.Event | None) -> str | None:
+        reason = self.budget.exhausted(self.progress.step, self._tick())
+        if reason is None and stop_event is not None and stop_event.is_set():
+            reason = "interrupted"
+        return reason
+
+    def _started(self) -> Started:
+        return Started(
+            model_config=self.model.config, train_config=self.config, parameters=self.model.num_parameters,
+            device=str(self.device), corpus=self.corpus.name, train_chars=len(self.corpus.train),
+            val_chars=len(self.corpus.val), windows_per_epoch=self.batcher.windows_per_epoch,
+            total_steps=self.budget.total_steps, start_step=self.progress.step, out_dir=self.out_dir,
+            notes=tuple(self.notes), warnings=tuple(self.warnings))
 
     def _step(self, window, lr: float) -> float | None:
         """One optimiser step on one window; None (weights untouched) if the loss or gradient is not finite."""
@@ -337,9 +256,9 @@ class Trainer:
     def _evaluate_and_save(self, losses: list[float]) -> dict:
         train_loss = sum(losses) / len(losses) if losses else None
         val_loss = None
-        if len(self.val_ids) >= 2:
+        if len(self.corpus.val) >= 2:
             with autocast(self.config.precision, self.device):
-                val_loss = mean_loss(self.model, self.val_ids, self.config.batch_size, id_map=self.id_map)
+                val_loss = mean_loss(self.model, self.corpus.val, self.config.batch_size, id_map=self.id_map)
         score = val_loss if val_loss is not None else train_loss
         best = self.progress.best_val_loss
         is_best = score is not None and (best is None or score < best)
@@ -380,7 +299,6 @@ class Trainer:
 
     def _payload(self) -> dict:
         """Everything sampling and an exact resume need (see charlstm.checkpoint)."""
-        state = self.state if isinstance(self.state, tuple) else (self.state,)
         return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),
@@ -388,15 +306,10 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),
             "progress": self.progress.to_dict(),
-            "state": list(state),
+            "state": list(state_tensors(self.state)),
             "rng": rng_state(),
-            "corpus": self.corpus.recipe(),
+            "corpus": self.corpus.origin(),
         }
-
-    def _write_config(self) -> None:
-        resolved = {"model": self.model.config.to_dict(), "train": self.config.to_dict(),
-                    "corpus": self.corpus.recipe()}
-        write_config(self.out_dir, resolved)
 
 
 def adamw(params, lr: float, device: torch.device) -> torch.optim.AdamW:
@@ -428,40 +341,14 @@ def _checked_progress(data: dict) -> Progress:
     return progress
 
 
-@contextmanager
-def _unusable(path: Path | None, what: str):
-    """A damaged or hand-edited checkpoint is bad input: one clear CheckpointError, not a traceback."""
-    try:
-        yield
-    except CheckpointError:
-        raise
-    except (CharlstmError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as error:
-        detail = " ".join(str(error).split())[:200]
-        raise CheckpointError(f"{path}: {what} ({type(error).__name__}: {detail})") from None
-
-
 def _id_map(corpus_vocab: Vocab, model_vocab: Vocab) -> torch.Tensor | None:
     """Corpus ids -> model ids, or None when they are the same vocabulary."""
     return None if corpus_vocab == model_vocab else corpus_vocab.ids_in(model_vocab)
 
 
-def _transplant(weights: dict, old_vocab: Vocab, model: CharRNN, new_vocab: Vocab) -> None:
-    """Copy another model's weights, moving per-character rows to their places in the larger vocabulary."""
-    rows = old_vocab.ids_in(new_vocab)
-    target = model.state_dict()
-    per_char = {"embedding.weight", "head.weight", "head.bias"}
-    with torch.no_grad():
-        for name, value in weights.items():
-            if name in per_char:
-                target[name][rows] = value
-            else:
-                target[name].copy_(value)
-    model.load_state_dict(target)
-
-
 def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, config: dict | None = None,
           resume: bool = False, init_from: Path | str | None = None, overwrite: bool = False,
-          on_event: Callable[[Event], Any] | None = None, stop_event: threading.Event | None = None) -> TrainResult:
+          on_event: Callable[[Event], Any] | None = None, stop_event: threading.Event | None = None) -> Finished:
     """Train a model on ``corpus`` into ``out_dir``.
 
     ``model`` holds ModelConfig fields (``num_layers``, ``hidden_size``, ...) and ``config`` TrainConfig
@@ -476,10 +363,13 @@ def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, con
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite cannot be combined (--resume continues the run in --out; "
                           "--overwrite replaces it with a new one)")
-    try:
-        trainer = Trainer(corpus, Path(out_dir), dict(model or {}), dict(config or {}), resume,
-                          Path(init_from) if init_from is not None else None, on_event or (lambda event: None),
-                          overwrite)
-    except TypeError as error:
-        raise ConfigError(f"bad option: {error}") from None
-    return trainer.run(stop_event)
+    model_options = checked_options(ModelConfig, model, "model")
+    train_options = checked_options(TrainConfig, config, "training")
+    out_dir = Path(out_dir)
+    if resume:
+        start, replaced = resumed_start(corpus, out_dir, model_options, train_options), []
+    else:
+        replaced = existing_run(out_dir, overwrite)  # refused unless overwrite, before any work
+        start = (fine_tuned_start(corpus, Path(init_from), model_options, train_options) if init_from is not None
+                 else fresh_start(corpus, model_options, train_options))
+    return Trainer(corpus, out_dir, start, on_event or (lambda event: None), replaced).run(stop_event)

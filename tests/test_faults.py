@@ -347,7 +347,7 @@ def test_resuming_a_finished_run_changes_nothing(workdir, corpus):
     train(corpus, run, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 20})
     before = {name: (run / name).read_bytes() for name in (ck.LAST, ck.BEST, "metrics.jsonl")}
     result = train(corpus, run, resume=True)
-    assert result.step == 20 and result.history == []
+    assert result.step == 20 and result.history == ()
     assert {name: (run / name).read_bytes() for name in before} == before
 
 

@@ -10,6 +10,7 @@ import torch
 from charlstm import runtime
 from charlstm.config import TrainConfig
 from charlstm.errors import ConfigError
+from charlstm.start import fresh_start
 from charlstm.train import Started, Stepped, Trainer, train
 from tests.conftest import TINY_MODEL, TINY_TRAIN
 
@@ -35,7 +36,7 @@ def test_bf16_training_lowers_the_loss_and_keeps_everything_saved_in_fp32(tmp_pa
 
 def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
     model = {**TINY_MODEL, "num_layers": 2, "dropout": 0.1}  # the layer-by-layer training path
-    trainer = Trainer(corpus, tmp_path, model, {**TINY_TRAIN, "precision": "bf16"}, False, None, lambda e: None)
+    trainer = Trainer(corpus, tmp_path, fresh_start(corpus, model, {**TINY_TRAIN, "precision": "bf16"}))
     window = trainer.batcher.window(0)
     with runtime.autocast("bf16", trainer.device):
         logits, state = trainer.model(window.inputs, trainer.state)
@@ -46,9 +47,11 @@ def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
 
 def test_precision_is_validated(tmp_path, corpus):
     assert TrainConfig().precision == "fp32"
-    for bad in ("fp16", "BF16", "", None):
+    for bad in ("fp16", "BF16", ""):
         with pytest.raises(ConfigError, match="--precision must be one of fp32, bf16"):
             TrainConfig(precision=bad)
+    with pytest.raises(ConfigError, match="--precision must be a string, not None"):
+        TrainConfig(precision=None)
     with pytest.raises(ConfigError, match="--precision"):
         train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "precision": "half"})
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from charlstm import checkpoint as ck
 from charlstm.corpus import corpus_from_text
 from charlstm.errors import CheckpointError, ConfigError, CorpusError
 from charlstm.model import CharRNN
+from charlstm.start import fresh_start
 from charlstm.train import Evaluated, Finished, Started, Stepped, Trainer, learning_rate, train
 from charlstm.config import TrainConfig
 from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN
@@ -72,7 +72,7 @@ def test_resume_continues_exactly(tmp_path, corpus):
 
 
 def test_state_is_carried_across_windows_and_detached(corpus):
-    trainer = Trainer(corpus, Path("/nonexistent"), TINY_MODEL, dict(TINY_TRAIN), False, None, lambda e: None)
+    trainer = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, dict(TINY_TRAIN)))
     model = trainer.model
     first, second = trainer.batcher.window(0), trainer.batcher.window(1)
     trainer._step(first, lr=0.0)  # lr 0: weights unchanged, so the expected state is easy to recompute
@@ -88,7 +88,7 @@ def test_state_is_carried_across_windows_and_detached(corpus):
 
 
 def test_state_resets_at_each_epoch(corpus):
-    trainer = Trainer(corpus, Path("/nonexistent"), TINY_MODEL, dict(TINY_TRAIN), False, None, lambda e: None)
+    trainer = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, dict(TINY_TRAIN)))
     for index in range(trainer.batcher.windows_per_epoch):
         trainer._step(trainer.batcher.window(index), lr=1e-3)
     assert trainer.progress.epoch == 1 and trainer.progress.window == 0
@@ -186,10 +186,25 @@ def test_bad_training_options(tmp_path, corpus):
             train(corpus, tmp_path, model=TINY_MODEL, config=bad)
 
 
+def test_options_of_the_wrong_kind_or_name_are_refused_by_name(tmp_path, corpus):
+    """From Python or a config file, a wrong value names its option; it is never a TypeError from deep inside."""
+    cases = [({"lr": "fast"}, "--lr must be a number, not 'fast'"),
+             ({"batch_size": 2.5}, "--batch-size must be an integer, not 2.5"),
+             ({"max_steps": True}, "--max-steps must be an integer, not True"),
+             ({"learning_rate": 1e-3}, r"unknown training option\(s\): learning_rate \(valid: seq_len, batch_size")]
+    for config, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            train(corpus, tmp_path, model=TINY_MODEL, config=config)
+    with pytest.raises(ConfigError, match="--tie-weights must be true or false, not 'yes'"):
+        train(corpus, tmp_path, model={**TINY_MODEL, "tie_weights": "yes"}, config=TINY_TRAIN)
+    with pytest.raises(ConfigError, match=r"unknown model option\(s\): layers \(valid: cell, num_layers"):
+        train(corpus, tmp_path, model={"layers": 2}, config=TINY_TRAIN)
+    assert not (tmp_path / "last.pt").exists()
+
+
 def test_weight_decay_spares_biases_so_the_forget_bias_survives(tmp_path, corpus):
     """AdamW decays weight matrices only: with no gradient on them, biases keep their initialisation."""
-    trainer = Trainer(corpus, tmp_path / "run", TINY_MODEL, {**TINY_TRAIN, "weight_decay": 0.5}, False, None,
-                      lambda e: None)
+    trainer = Trainer(corpus, tmp_path / "run", fresh_start(corpus, TINY_MODEL, {**TINY_TRAIN, "weight_decay": 0.5}))
     decayed, spared = trainer.optimizer.param_groups
     assert decayed["weight_decay"] == 0.5 and spared["weight_decay"] == 0.0
     assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() == 1 for p in spared["params"])
@@ -205,7 +220,7 @@ def test_a_run_saved_with_one_optimizer_group_still_resumes(tmp_path, corpus):
           on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 3 else None, stop_event=stop)
     path = tmp_path / "run" / "last.pt"
     payload = torch.load(path, weights_only=True)
-    model = Trainer(corpus, tmp_path / "other", TINY_MODEL, config, False, None, lambda e: None).model
+    model = Trainer(corpus, tmp_path / "other", fresh_start(corpus, TINY_MODEL, config)).model
     payload["optimizer"] = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1).state_dict()
     torch.save(payload, path)
     result = train(corpus, tmp_path / "run", resume=True, config={"weight_decay": 0.2})

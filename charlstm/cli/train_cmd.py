@@ -55,6 +55,7 @@ class TrainView:
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.done = 0
         self.logged = time.monotonic()
+        self.speed = Speedometer()
 
     def __call__(self, event) -> None:
         from charlstm import train as t
@@ -90,7 +91,7 @@ class TrainView:
 
     def stepped(self, e) -> None:
         status = (f"step {e.step} loss {e.loss:.3f} ({bits_per_char(e.loss):.2f} bpc) "
-                  f"{e.chars_per_sec / 1000:.1f}k chars/s")
+                  f"{self.speed(e.chars_seen, e.elapsed) / 1000:.1f}k chars/s")
         if self.bar is None:
             if time.monotonic() - self.logged >= LOG_EVERY:
                 console.print(f"{e.progress:4.0%} {status}")
@@ -127,6 +128,27 @@ class TrainView:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class Speedometer:
+    """Training characters per second over the last few seconds (not since the start, which a slow first
+    step or a resumed run's history would skew)."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self.mark: tuple[int, float] | None = None
+        self.rate = 0.0
+
+    def __call__(self, chars_seen: int, elapsed: float) -> float:
+        if self.mark is None:
+            self.mark = (chars_seen, elapsed)
+            return self.rate
+        chars, since = self.mark
+        if elapsed > since:
+            self.rate = (chars_seen - chars) / (elapsed - since)
+        if elapsed - since >= self.window:
+            self.mark = (chars_seen, elapsed)
+        return self.rate
 
 
 def install_stop_handlers(stop: threading.Event) -> dict:
