@@ -179,6 +179,10 @@ def train(
                                                       rich_help_panel=RUN)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run already in --out.",
                                             rich_help_panel=RUN)] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        help="Settings from a TOML file ([model], [train] and [corpus] tables, or bare keys), or a run's "
+             "config.json to reproduce it; a --recipe beneath it, flags above it.", rich_help_panel=RUN,
+        show_default=False)] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from named settings: memory (the recipe for the "
                                                        "built-in memory corpus), shakespeare-1min or "
                                                        "shakespeare-10min (the best found for tiny-shakespeare "
@@ -235,43 +239,35 @@ def train(
         charlstm train ../shared/data/tinyshakespeare.txt --max-time 600
         charlstm train books/ --num-layers 3 --hidden-size 768 --epochs 20
         charlstm train --recipe memory
+        charlstm train --config run.toml --lr 1e-3
+        charlstm train --config checkpoints/corpus/config.json --out checkpoints/again
         charlstm train --resume --out checkpoints/corpus
         charlstm train lyrics.txt --init-from checkpoints/corpus --lr 5e-4
         charlstm train corpus.txt --precision bf16
     """
     from charlstm.checkpoint import resolve_checkpoint
-    from charlstm.corpus import corpus_name
-    from charlstm.recipes import get_recipe
-    from charlstm.rundir import saved_corpus
+    from charlstm.settings import resolve_settings
     from charlstm.train import train as run_training
 
     given = locals()
-    model_options = {f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None}
-    train_options = {f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None}
-    chosen = get_recipe(recipe) if recipe else None
-    if chosen is not None:  # the recipe's settings, then whatever was given on the command line
-        model_options = {**chosen.model, **model_options}
-        train_options = {**chosen.train, **train_options}
-    if corpus:
-        inputs, settings = corpus, {}
-    elif resume and out is not None:
-        settings = saved_corpus(out)
-        inputs = settings.pop("inputs")
-        note(f"resuming on the run's own corpus: {', '.join(inputs)}")
-    else:
-        inputs, settings = [chosen.corpus if chosen else "builtin:memory"], {}
-        note(f"no corpus given: using {inputs[0]}")
-    out = out or Path("checkpoints") / corpus_name(inputs)
+    settings = resolve_settings(
+        inputs=corpus, out_dir=out, resume=resume, recipe=recipe, config_file=config,
+        model={f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None},
+        train={f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None},
+        val_fraction=val_fraction, encoding=encoding)
+    for line in settings.notes:
+        note(line)
+    out = settings.out_dir
     if init_from is not None:
         init_from = resolve_checkpoint(init_from)
-    prepared = prepare_or_fail(inputs, data_dir,
-                               val_fraction if val_fraction is not None else settings.get("val_fraction", 0.05),
-                               encoding or settings.get("encoding", "utf-8"))
+    prepared = prepare_or_fail(settings.inputs, data_dir, settings.val_fraction, settings.encoding)
+    for line in settings.differences(prepared):
+        note(line)
     stop = threading.Event()
     received = install_stop_handlers(stop)
     view = TrainView(show_samples=not quiet)
     try:
-        result = run_training(prepared, out, model=model_options, config=train_options, resume=resume,
+        result = run_training(prepared, out, model=settings.model, config=settings.train, resume=resume,
                               init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
     finally:
         view.close()
