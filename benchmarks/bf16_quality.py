@@ -55,7 +55,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     warning = bf16_warning(torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = prepare_corpus([args.corpus], out_dir=Path(tmp) / "data", val_fraction=VAL_FRACTION)
+        corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data", val_fraction=VAL_FRACTION)
         print(f"corpus {corpus.name}: {len(corpus.train):,} train / {len(corpus.val):,} held-out chars; defaults "
               f"(2 x 512, batch 32 x 100), seed {SEED}, {args.steps} steps each; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads", flush=True)

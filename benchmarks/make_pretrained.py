@@ -38,7 +38,7 @@ def main() -> None:
         runs = args.runs or Path(tmp)
         for name, cell in CELLS.items():
             if args.runs is None:
-                corpus = prepare_corpus([recipes.MEMORY_CORPUS], out_dir=runs / "data")
+                corpus = prepare_corpus([recipes.MEMORY_CORPUS], data_dir=runs / "data")
                 train(corpus, runs / name, model={**recipes.MEMORY_MODEL, "cell": cell},
                       config={**recipes.MEMORY_TRAIN, "device": "cpu", "sample_length": 0})
             path = export_model(runs / name, SHIPPED / f"{name}.pt")

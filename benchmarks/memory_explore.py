@@ -45,8 +45,8 @@ def corpus_text(args, pool: int, variety: float, noise: float, seed: int) -> str
 
 
 def quick_probes(model: CharRNN, vocab: Vocab, fresh) -> dict:
-    reports = probe_memory(model, vocab, fresh, distances=DISTANCES, samples=2, switch_distances=(0, 100),
-                           switch_samples=4)
+    reports = probe_memory(model, vocab, fresh, distances=DISTANCES, draws=2, switch_distances=(0, 100),
+                           switch_draws=4)
     out = {kind: [round(row.accuracy, 2) for row in reports[kind].rows] for kind in ("unseen", "fresh", "plain")}
     out["switch"] = [round(row.accuracy_after, 2) for row in reports["switch"].rows]
     model.train()

@@ -62,22 +62,22 @@ RECIPES = {
 }
 
 
-def probe_memory(net, vocab, fresh_filler, distances=DISTANCES, samples: int = 4,
-                 switch_distances=(0, 25, 50, 100, 200), switch_samples: int = 8) -> dict:
+def probe_memory(net, vocab, fresh_filler, distances=DISTANCES, draws: int = 4,
+                 switch_distances=(0, 25, 50, 100, 200), switch_draws: int = 8) -> dict:
     """The probes of issue 7's goal: cue-swap on unseen, fresh and hand-written filler, and the subject
     switch on unseen filler (memory_explore.py runs the same, with fewer draws)."""
-    probe = language_probe(distances=distances, samples=samples)
+    probe = language_probe(distances=distances, draws=draws)
     [plain] = load_probe_file(PLAIN_PROBE)
     return {"unseen": run_cue_swap(net, vocab, probe),
             "fresh": run_cue_swap(net, vocab, dataclasses.replace(probe, filler=fresh_filler)),
-            "plain": run_cue_swap(net, vocab, dataclasses.replace(plain, distances=distances, samples=samples)),
-            "switch": run_forgetting(net, vocab, distances=switch_distances, samples=switch_samples,
+            "plain": run_cue_swap(net, vocab, dataclasses.replace(plain, distances=distances, draws=draws)),
+            "switch": run_forgetting(net, vocab, distances=switch_distances, draws=switch_draws,
                                      filler=unseen_filler)}
 
 
 def run_recipe(name: str, seed: int, workdir: Path, threads: int | None) -> dict:
     corpus_spec, model, config = RECIPES[name]
-    corpus = prepare_corpus([corpus_spec], out_dir=workdir / "data")
+    corpus = prepare_corpus([corpus_spec], data_dir=workdir / "data")
     config = {**config, "seed": seed, "device": "cpu", "max_time": None, "sample_length": 0}
     if threads:
         torch.set_num_threads(threads)
@@ -102,7 +102,7 @@ def budget(name: str, workdir: Path, steps: int = 150) -> tuple[float, int]:
     now with torch's threads: a short untimed run first (caches, allocator), then one timed run whose
     setup is counted too, so the estimate errs on the slow side."""
     corpus_spec, model, config = RECIPES[name]
-    corpus = prepare_corpus([corpus_spec], out_dir=workdir / "data")
+    corpus = prepare_corpus([corpus_spec], data_dir=workdir / "data")
     run = {**config, "device": "cpu", "max_time": None, "sample_length": 0, "eval_every": 10**9}
     train(corpus, workdir / "budget", model=model, config={**run, "max_steps": 20}, overwrite=True)
     started = time.perf_counter()

@@ -171,7 +171,7 @@ def main() -> None:
     name = args.name or describe(model, config)
 
     with tempfile.TemporaryDirectory(prefix="charlstm-quality-") as tmp:
-        corpus = prepare_corpus([args.corpus], out_dir=Path(tmp) / "data", val_fraction=VAL_FRACTION)
+        corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data", val_fraction=VAL_FRACTION)
         print(f"{corpus.name}: {len(corpus.train):,} train / {len(corpus.val):,} held-out chars (last "
               f"{VAL_FRACTION:.0%}); {name}; torch {torch.__version__}, {torch.get_num_threads()} threads",
               file=sys.stderr, flush=True)

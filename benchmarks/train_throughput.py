@@ -108,7 +108,7 @@ def main() -> None:
     names = list(contenders)
     results = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = prepare_corpus([args.corpus], out_dir=Path(tmp) / "data")
+        corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data")
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_model()}; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads")
         print(f"corpus {corpus.name}: {len(corpus.train):,} chars; model {MODEL}; batch {BATCH} x seq {SEQ}; "

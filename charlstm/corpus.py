@@ -258,7 +258,7 @@ def corpus_from_text(text: str, name: str = "text", val_fraction: float = 0.05,
 
 # ------------------------------------------------------------------------------------- prepare + cache
 
-def prepare_corpus(inputs: Sequence[str | Path], out_dir: Path | str = DEFAULT_DATA_DIR,
+def prepare_corpus(inputs: Sequence[str | Path], data_dir: Path | str = DEFAULT_DATA_DIR,
                    val_fraction: float = 0.05, encoding: str = "utf-8") -> Corpus:
     """Read, split, encode and cache a corpus, or reuse the cache when the inputs are unchanged."""
     check_val_fraction(val_fraction)
@@ -266,7 +266,7 @@ def prepare_corpus(inputs: Sequence[str | Path], out_dir: Path | str = DEFAULT_D
     sources, skipped = resolve_sources(inputs)
     name = corpus_name(inputs)
     key = _cache_key(sources, val_fraction, encoding)
-    cache_dir = Path(out_dir) / "cache" / f"{name}-{key[:12]}"
+    cache_dir = Path(data_dir) / "cache" / f"{name}-{key[:12]}"
     if (cache_dir / "meta.json").exists():
         try:
             corpus = load_prepared(cache_dir)

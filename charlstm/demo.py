@@ -33,7 +33,7 @@ from charlstm.train import Finished, train
 from charlstm.vocab import Vocab
 
 DEMO_DISTANCES = (0, 25, 50, 100, 200, 400)
-DEMO_SAMPLES = 3                     # filler draws per distance (each shared by all 14 countries)
+DEMO_DRAWS = 3                     # filler draws per distance (each shared by all 14 countries)
 EXAMPLE_COUNTRIES = ("France", "Germany", "Japan", "Spain", "Greece", "Poland")
 EXAMPLE_FILLER_CHARS = 100
 SHIPPED = (("LSTM, shipped (charlstm train --recipe memory)", "pretrained:memory-lstm"),
@@ -62,7 +62,7 @@ class DemoResult:
     training: Finished
     checkpoint: Path
     sample: str
-    sample_prime: str
+    sample_prompt: str
     rows: list[MemoryRow]
     completions: list[Completion]
     filler: str                           # the example's filler (unseen), shared by every country
@@ -79,12 +79,12 @@ class DemoResult:
                                        "picks": {label: {"answer": pick, "p_right": p}
                                                  for label, (pick, p) in c.picks.items()}}
                                       for c in self.completions]},
-                "sample": {"prime": self.sample_prime, "text": self.sample}}
+                "sample": {"prompt": self.sample_prompt, "text": self.sample}}
 
 
 def memory_row(label: str, model: CharRNN, vocab: Vocab,
-               distances: tuple[int, ...] = DEMO_DISTANCES, samples: int = DEMO_SAMPLES) -> MemoryRow:
-    probe = cue_swap.language_probe(distances=distances, samples=samples, filler=cue_swap.unseen_filler)
+               distances: tuple[int, ...] = DEMO_DISTANCES, draws: int = DEMO_DRAWS) -> MemoryRow:
+    probe = cue_swap.language_probe(distances=distances, draws=draws, filler=cue_swap.unseen_filler)
     return MemoryRow(label=label, accuracy=cue_swap.run_cue_swap(model, vocab, probe).accuracy_by_distance)
 
 
@@ -118,7 +118,7 @@ def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | st
              on_stage: Callable[[str], Any] | None = None) -> DemoResult:
     """Train the demo LSTM (replacing an earlier demo run), then test it and the shipped models."""
     stage = on_stage or (lambda text: None)
-    corpus = prepare_corpus([recipes.DEMO_CORPUS], out_dir=data_dir)
+    corpus = prepare_corpus([recipes.DEMO_CORPUS], data_dir=data_dir)
     config = {**recipes.DEMO_TRAIN, "device": device}
     if max_time is not None:
         config["max_time"] = max_time
@@ -131,9 +131,9 @@ def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | st
     rows = [memory_row(label, model, vocab) for label, (model, vocab) in models.items()]
     completions, filler = language_completions(models)
     lstm, lstm_vocab = models[SHIPPED[0][0]]
-    # A line of the corpus's own, so the model writes whole stories of its choice: a primed country would
+    # A line of the corpus's own, so the model writes whole stories of its choice: a country in the prompt would
     # show one answer, and the table above already shows every country's.
-    prime = memory.STORY_START
-    text = sample_text(lstm, lstm_vocab, 300, prime=prime, options=SamplingOptions(temperature=0.8), seed=0)
-    return DemoResult(training=result, checkpoint=path, sample=text, sample_prime=prime, rows=rows,
+    prompt = memory.STORY_START
+    text = sample_text(lstm, lstm_vocab, 300, prompt=prompt, options=SamplingOptions(temperature=0.8), seed=0)
+    return DemoResult(training=result, checkpoint=path, sample=text, sample_prompt=prompt, rows=rows,
                       completions=completions, filler=filler)

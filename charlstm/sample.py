@@ -1,6 +1,6 @@
 """Sampling text from a trained model: temperature, top-k, top-p (nucleus) or greedy, one character at a time.
 
-The prime text is fed once (by the fused core) and the state carried, so each new character costs one
+The prompt text is fed once (by the fused core) and the state carried, so each new character costs one
 step of the network, taken by the fast ``Stepper``, not a re-run of everything so far. Many samples run
 as rows of one batch. Each stream draws from its own generator seeded by its seed, by inverse-CDF
 sampling of a pre-drawn uniform: the same seed gives the same text whether the stream runs alone or in a
@@ -110,7 +110,7 @@ def context_ids(vocab: Vocab, text: str) -> torch.Tensor:
 
 class Streams:
     """Streams of text that continue from call to call: ``read`` text into them, draw the ``next``
-    character of each. They share what they read, so a prime is read once (by the fused core, then the
+    character of each. They share what they read, so a prompt is read once (by the fused core, then the
     state is copied to every stream), and each draws from its own seed's generator: stream ``i`` gives the
     same text as a single stream with seed ``seeds[i]``. The state is kept until ``reset``."""
 
@@ -155,23 +155,23 @@ class Streams:
         return ids
 
 
-def generate_ids(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+def generate_ids(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
                  options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> Iterator[torch.Tensor]:
     """Yield ``length`` steps of new character ids, (len(seeds),) each: one stream per seed, all continuing
-    ``prime``, stepped on the fast ``Stepper``."""
+    ``prompt``, stepped on the fast ``Stepper``."""
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
     streams = Streams(model, vocab, options, seeds)
-    streams.read(prime)
+    streams.read(prompt)
     for _ in range(length):
         yield streams.next()
 
 
-def generate(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+def generate(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
              options: SamplingOptions = SamplingOptions(), seed: int = 0) -> Iterator[str]:
-    """Yield ``length`` new characters continuing ``prime`` (which is not repeated), one at a time."""
+    """Yield ``length`` new characters continuing ``prompt`` (which is not repeated), one at a time."""
     chars = vocab.chars
-    for ids in generate_ids(model, vocab, length, prime, options, (seed,)):
+    for ids in generate_ids(model, vocab, length, prompt, options, (seed,)):
         yield chars[int(ids[0])]
 
 
@@ -183,17 +183,17 @@ def texts_from_steps(vocab: Vocab, steps: Sequence[torch.Tensor], streams: int) 
     return ["".join(chars[i] for i in row) for row in torch.stack(steps, dim=1).tolist()]
 
 
-def sample_texts(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+def sample_texts(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
                  options: SamplingOptions = SamplingOptions(), seeds: Sequence[int] = (0,)) -> list[str]:
     """One sample per seed, generated together as rows of a batch (``MAX_ROWS`` at a time)."""
     texts = []
     for first in range(0, len(seeds), MAX_ROWS):
         batch = seeds[first:first + MAX_ROWS]
-        texts += texts_from_steps(vocab, list(generate_ids(model, vocab, length, prime, options, batch)), len(batch))
+        texts += texts_from_steps(vocab, list(generate_ids(model, vocab, length, prompt, options, batch)), len(batch))
     return texts
 
 
-def sample_text(model: CharRNN, vocab: Vocab, length: int, prime: str = "",
+def sample_text(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
                 options: SamplingOptions = SamplingOptions(), seed: int = 0) -> str:
     """The whole sample as one string (``generate`` streams it)."""
-    return sample_texts(model, vocab, length, prime, options, (seed,))[0]
+    return sample_texts(model, vocab, length, prompt, options, (seed,))[0]

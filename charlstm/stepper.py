@@ -9,7 +9,7 @@ W_ih + biases, computed once), each layer's step is one call of PyTorch's C++ ce
 ``CharRNN.forward`` up to float rounding (a test holds them to 1e-5).
 
 The state is a list of per-layer tensors (``StepState``); ``from_state``/``to_state`` convert to and from
-the model's own (L, B, H) layout, so a prime can be read by the fused core and continued here.
+the model's own (L, B, H) layout, so a prompt can be read by the fused core and continued here.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class StepState:
     c: list[torch.Tensor] | None
 
     def expand(self, rows: int) -> "StepState":
-        """A one-row state copied to ``rows`` rows (streams that share a prime)."""
+        """A one-row state copied to ``rows`` rows (streams that share a prompt)."""
         grow = lambda tensors: [t.expand(rows, -1).contiguous() for t in tensors]  # noqa: E731
         return StepState(grow(self.h), None if self.c is None else grow(self.c))
 
@@ -99,7 +99,7 @@ class Stepper:
         return torch.addmm(self.head_bias, x, self.head)
 
     def _step_with_gates(self, ids: torch.Tensor, state: StepState, gates: list[dict]) -> torch.Tensor:
-        """``step`` written out gate by gate, keeping every gate (the cells probe's trace)."""
+        """``step`` written out gate by gate, keeping every gate (the units suite's trace)."""
         if self.cell != "lstm":
             raise ValueError(f"gate activations are read from an LSTM, not a {self.cell.upper()}")
         x = None

@@ -394,7 +394,7 @@ def test_prepare_fuzz_only_clean_errors_and_text_round_trips(data, encoding, val
         path = Path(tmp) / "f.txt"
         path.write_bytes(data)
         try:
-            corpus = prepare_corpus([path], out_dir=Path(tmp) / "data", val_fraction=val_fraction, encoding=encoding)
+            corpus = prepare_corpus([path], data_dir=Path(tmp) / "data", val_fraction=val_fraction, encoding=encoding)
         except CharlstmError:
             return
         ids = torch.cat([corpus.train, corpus.val]).long()
@@ -461,7 +461,7 @@ def test_no_command_touches_the_network(workdir, monkeypatch):
     assert attempts
     attempts.clear()
     (workdir / "probe.toml").write_text(
-        "[[probe]]\nquery = ' The'\nfiller = ['the lazy dog.']\ndistances = [0, 5]\nsamples = 1\n"
+        "[[probe]]\nquery = ' The'\nfiller = ['the lazy dog.']\ndistances = [0, 5]\ndraws = 1\n"
         "[[probe.cue]]\ntext = 'quick fox.'\nanswer = ' quick'\n[[probe.cue]]\ntext = 'lazy dog.'\nanswer = ' lazy'\n")
     commands = [
         ["prepare", "tiny.txt"],

@@ -62,8 +62,8 @@ def test_train_output_shows_parameters_and_losses(workdir):
 
 
 def test_sample_is_reproducible_and_streams_to_stdout(trained):
-    a = run("sample", "--seed", "5", "--length", "40", "--prime", "The ")
-    b = run("sample", "--seed", "5", "--length", "40", "--prime", "The ")
+    a = run("sample", "--seed", "5", "--length", "40", "--prompt", "The ")
+    b = run("sample", "--seed", "5", "--length", "40", "--prompt", "The ")
     assert a.exit_code == 0 and a.stdout == b.stdout
     assert a.stdout.startswith("The ") and len(a.stdout) == len("The ") + 40 + 1
     assert "newest run" in a.stderr  # says which checkpoint it picked
@@ -87,17 +87,17 @@ def test_greedy_with_a_seed_warns_that_the_seed_does_nothing(trained):
 
 
 def test_sample_json_lines(trained):
-    result = run("sample", trained, "--seed", "4", "--length", "12", "--prime", "Th", "--num-samples", "2", "--json")
+    result = run("sample", trained, "--seed", "4", "--length", "12", "--prompt", "Th", "--num-samples", "2", "--json")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    single = run("sample", trained, "--seed", "5", "--length", "12", "--prime", "Th").stdout
-    assert [line["seed"] for line in lines] == [4, 5] and all(line["prime"] == "Th" for line in lines)
+    single = run("sample", trained, "--seed", "5", "--length", "12", "--prompt", "Th").stdout
+    assert [line["seed"] for line in lines] == [4, 5] and all(line["prompt"] == "Th" for line in lines)
     assert all(len(line["text"]) == 12 for line in lines) and "Th" + lines[1]["text"] + "\n" == single
 
 
 def test_num_samples_run_as_one_batch_and_print_each_seed_s_own_text_in_order(trained):
     # The first sample streams, the others print whole: together, exactly the single-sample runs in order.
-    many = run("sample", trained, "--seed", "5", "--length", "30", "--prime", "Th", "--num-samples", "3")
-    singles = [run("sample", trained, "--seed", str(seed), "--length", "30", "--prime", "Th").stdout
+    many = run("sample", trained, "--seed", "5", "--length", "30", "--prompt", "Th", "--num-samples", "3")
+    singles = [run("sample", trained, "--seed", str(seed), "--length", "30", "--prompt", "Th").stdout
                for seed in (5, 6, 7)]
     assert many.exit_code == 0 and many.stdout == "".join(singles)
     assert len(set(singles)) == 3
@@ -180,7 +180,7 @@ def test_bad_input_is_one_clear_line(workdir, args, message):
     (["--top-k", "0"], "--top-k"),
     (["--length", "-5"], "--length"),
     (["--num-samples", "0"], "--num-samples"),
-    (["--prime", "Zebra ∑"], "'∑'"),
+    (["--prompt", "Zebra ∑"], "'∑'"),
 ])
 def test_impossible_sampling_options(trained, args, message):
     assert_one_line_error(run("sample", trained, *args), message)
@@ -253,3 +253,15 @@ def test_chrono_init_is_a_train_option(workdir):
     assert result.exit_code == 0
     assert json.loads((workdir / "c" / "config.json").read_text())["model"]["chrono_init"] == 40
     assert_one_line_error(run("train", "tiny.txt", "--out", "c2", *TINY, "--chrono-init", "2"), "--chrono-init")
+
+
+def test_the_view_measures_speed_over_the_last_seconds():
+    """The library reports facts (characters seen, elapsed time); the view derives characters/second from
+    the last couple of seconds, so a slow start or a resumed run's history does not skew it."""
+    from charlstm.cli.train_cmd import Speedometer
+
+    speed = Speedometer(window=2.0)
+    assert speed(1_000_000, 500.0) == 0.0          # a resumed run: nothing measured yet
+    assert speed(1_001_000, 501.0) == 1000.0
+    assert speed(1_003_000, 502.0) == 1500.0       # 3,000 chars in the 2 s since the mark
+    assert speed(1_013_000, 503.0) == 10000.0      # a new mark was taken at 502 s

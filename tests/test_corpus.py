@@ -9,7 +9,7 @@ from charlstm.errors import ConfigError, CorpusError
 
 
 def prepare(paths, tmp_path, **kwargs):
-    return prepare_corpus([str(p) for p in paths], out_dir=tmp_path / "data", **kwargs)
+    return prepare_corpus([str(p) for p in paths], data_dir=tmp_path / "data", **kwargs)
 
 
 def test_unicode_file_round_trips(tmp_path):

@@ -18,7 +18,7 @@ from charlstm.probes.forgetting import run_forgetting
 
 
 def accuracy(model, vocab, distances=(0, 25, 50, 100, 200, 400)) -> dict[int, float]:
-    report = run_cue_swap(model, vocab, language_probe(distances=distances, samples=4, filler=unseen_filler))
+    report = run_cue_swap(model, vocab, language_probe(distances=distances, draws=4, filler=unseen_filler))
     return {row.distance: row.accuracy for row in report.rows}
 
 
@@ -31,7 +31,7 @@ def test_the_shipped_lstm_passes_the_memory_goal_on_unseen_filler():
     memory = accuracy(model, vocab)
     assert all(memory[d] >= 0.9 for d in (0, 25, 50, 100, 200)), memory   # a memory span of 200 or more
     switch = {row.distance: row.accuracy_after for row in
-              run_forgetting(model, vocab, distances=(0, 50, 100), samples=8, filler=unseen_filler).rows}
+              run_forgetting(model, vocab, distances=(0, 50, 100), draws=8, filler=unseen_filler).rows}
     assert min(switch.values()) >= 0.8, switch
 
 
@@ -50,7 +50,7 @@ def test_run_demo_trains_and_compares_three_models(tmp_path, monkeypatch):
     result = run_demo(out_dir=tmp_path / "demo", data_dir=tmp_path / "data", max_time=2, device="cpu",
                       on_stage=stages.append)
     assert result.training.reason == "max_time" and result.checkpoint.exists() and stages
-    assert len(result.sample) == 300 and result.sample_prime == "Nothing much happened.\n"
+    assert len(result.sample) == 300 and result.sample_prompt == "Nothing much happened.\n"
     assert [row.label for row in result.rows][:2] == [label for label, _ in SHIPPED]
     assert result.rows[0].accuracy[100] >= 0.9 and result.rows[1].accuracy[100] < 0.3
     assert [c.country for c in result.completions] == list(EXAMPLE_COUNTRIES)

@@ -63,19 +63,19 @@ def memory_model():
 
 def test_interactive_continues_keeps_state_resets_and_leaves_on_ctrl_d(memory_model):
     model, vocab = memory_model
-    prime = "I grew up in France. I speak fluent "
-    twenty = sample_text(model, vocab, 20, prime=prime, options=SamplingOptions(greedy=True))
+    prompt = "I grew up in France. I speak fluent "
+    twenty = sample_text(model, vocab, 20, prompt=prompt, options=SamplingOptions(greedy=True))
     terminal = Terminal("sample", "pretrained:memory-lstm", "--interactive", "--greedy", "--length", "10")
     try:
         terminal.read_until(PROMPT)
-        first = terminal.type(prime)
+        first = terminal.type(prompt)
         assert first == twenty[:10] + "\n" and first.startswith("French")
         # An empty line continues from where the state stopped: the next ten characters of one long sample.
         assert terminal.type("") == twenty[10:] + "\n"
         assert "state reset" in terminal.type("/reset")
-        assert terminal.type(prime) == first                     # a fresh state reads the prime as at first
+        assert terminal.type(prompt) == first                     # a fresh state reads the prompt as at first
         assert "length 3" in terminal.type("/length 3")
-        assert terminal.type("/reset") and terminal.type(prime) == twenty[:3] + "\n"
+        assert terminal.type("/reset") and terminal.type(prompt) == twenty[:3] + "\n"
         assert "unknown command /nope" in terminal.type("/nope")
         assert "warning" in terminal.type("/temp hot")             # a bad value changes nothing, says why
         assert "not in the model's vocabulary" in terminal.type("\u00e9t\u00e9")   # refused, the loop goes on

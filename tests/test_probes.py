@@ -55,7 +55,7 @@ def test_scoring_is_exact(cell):
 def test_cue_swap_on_a_perfect_and_a_blind_model():
     """A probe on a model that cannot see the cue must sit at chance; the report's arithmetic must hold."""
     model = tiny_model(len(MEMORY_VOCAB))
-    probe = cue_swap.language_probe(distances=(0, 30), samples=2)
+    probe = cue_swap.language_probe(distances=(0, 30), draws=2)
     report = cue_swap.run_cue_swap(model, MEMORY_VOCAB, probe)
     assert report.chance == pytest.approx(1 / 14)
     assert [row.contexts for row in report.rows] == [28, 28]
@@ -78,7 +78,7 @@ def test_forgetting_contexts_switch_the_subject():
     prompts, truths = forgetting.forgetting_contexts(random.Random(0), 60)
     assert len(prompts) == 4 and truths[0] != truths[1] and truths[2] != truths[3]
     assert "Then" in prompts[1] and "arrived." in prompts[1] and "Then" not in prompts[0]
-    report = forgetting.run_forgetting(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, distances=(0, 50), samples=2)
+    report = forgetting.run_forgetting(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, distances=(0, 50), draws=2)
     assert [row.contexts for row in report.rows] == [8, 8]
 
 
@@ -128,7 +128,7 @@ def test_custom_probes_start_after_the_warmup():
     scores = score_continuations(model, MEMORY_VOCAB, [first_context], probe.all_candidates)[0]
     hit = int(scores.argmax()) == probe.all_candidates.index(probe.cues[0].answer)
     assert report.per_cue[probe.cues[0].label][0] == float(hit)
-    [with_key] = custom.parse_probes(tomllib.loads(GOOD_PROBE.replace('samples = 2', 'samples = 2\nprefix = "Yes.\\n"')))
+    [with_key] = custom.parse_probes(tomllib.loads(GOOD_PROBE.replace('draws = 2', 'draws = 2\nprefix = "Yes.\\n"')))
     assert with_key.prefix == "Yes.\n"
 
 
@@ -164,7 +164,7 @@ name = "colour"
 query = "My favourite colour is "
 filler = ["It was late.", "The bus came."]
 distances = [0, 20]
-samples = 2
+draws = 2
 distractors = ["green."]
 
 [[probe.cue]]
@@ -195,6 +195,7 @@ def test_custom_probe_file(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("", "no \\[\\[probe\\]\\] tables"),
     ("[[probe]]\nquery = 'x'\ncolour = 'red'\n", "unknown key.*colour"),
+    ("[[probe]]\nquery = 'x'\nsamples = 3\n", "'samples' is now called 'draws'"),
     ("name = 'x'\n", "unknown top-level"),
     ("[[probe]\nquery=", "not valid TOML"),
     ("[[probe]]\nname = 'x'\n", "missing required key 'query'"),
@@ -233,17 +234,17 @@ def memory_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from charlstm.corpus import prepare_corpus
 
-    corpus = prepare_corpus(["builtin:memory:size=200k"], out_dir=tmp_path / "data")
+    corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
     train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
     return tmp_path / "run"
 
 
 def test_probe_command_end_to_end(memory_run, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["probe", str(memory_run), "--distances", "0,50", "--samples", "1", "--json"])
+    result = runner.invoke(app, ["probe", str(memory_run), "--distances", "0,50", "--draws", "1", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"cue-swap", "forgetting", "cells"}  # a memory-corpus LSTM gets the memory suites
+    assert set(data) == {"cue-swap", "forgetting", "units"}  # a memory-corpus LSTM gets the memory suites
     assert [row["distance"] for row in data["cue-swap"]["rows"]] == [0, 50]
     result = runner.invoke(app, ["probe", str(memory_run), "--suite", "context", "--contexts", "1,5",
                                  "--positions", "50", "--json"])
@@ -265,7 +266,7 @@ def test_probe_command_warms_up_every_context(memory_run, tmp_path):
     model, vocab, _, _ = load_model(memory_run)
     (tmp_path / "p.toml").write_text(GOOD_PROBE)
     runner = CliRunner()
-    base = ["probe", str(memory_run), "--distances", "0", "--samples", "1", "--json"]
+    base = ["probe", str(memory_run), "--distances", "0", "--draws", "1", "--json"]
     data = json.loads(runner.invoke(app, [*base, "--file", str(tmp_path / "p.toml"), "--suite", "cue-swap",
                                           "--suite", "context", "--contexts", "1", "--positions", "20"]).stdout)
     assert data["custom"][0]["prefix"] == data["context"]["prefix"] == default_warmup(model, vocab) != ""
@@ -293,7 +294,7 @@ def test_probe_command_errors(memory_run, args, message):
 
 
 def test_cell_trace_reproduces_the_fused_lstm():
-    from charlstm.probes.cells import trace
+    from charlstm.probes.units import trace
 
     vocab = Vocab.from_text("abc .")
     model = tiny_model(len(vocab), num_layers=2, forget_bias=1.0)
@@ -308,7 +309,7 @@ def test_cell_trace_reproduces_the_fused_lstm():
 
 
 def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone():
-    from charlstm.probes.cells import trace, traces
+    from charlstm.probes.units import trace, traces
 
     vocab = Vocab.from_text("abc .")
     model = tiny_model(len(vocab), num_layers=2)
@@ -320,9 +321,9 @@ def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone(
         assert torch.allclose(batched.gates["forget"], alone.gates["forget"], atol=1e-6)
 
 
-def test_memory_cells_finds_a_unit_that_stores_the_cue():
+def test_memory_units_finds_a_unit_that_stores_the_cue():
     """Plant a perfect memory cell by hand: unit 0 adds the cue's identity and never forgets it."""
-    from charlstm.probes.cells import memory_cells
+    from charlstm.probes.units import memory_units
 
     model = tiny_model(len(MEMORY_VOCAB), hidden_size=16)
     hidden = 16
@@ -342,23 +343,23 @@ def test_memory_cells_finds_a_unit_that_stores_the_cue():
         for index, (country, _) in enumerate(memory.COUNTRIES):
             model.embedding.weight[MEMORY_VOCAB.index(country[0]), 1] = (index % 5) / 5
         core.weight_ih_l0[2 * hidden, 1] = 3.0              # the candidate value encodes which capital
-    report = memory_cells(model, MEMORY_VOCAB, cue_swap.language_probe(), distance=60, samples=2, top=3)
-    assert (report.cells[0].layer, report.cells[0].unit) == (0, 0)
+    report = memory_units(model, MEMORY_VOCAB, cue_swap.language_probe(), distance=60, draws=2, top=3)
+    assert (report.units[0].layer, report.units[0].unit) == (0, 0)
     # filler capitals ("The", "It") also feed it, so it is not perfectly selective, but far above the rest
-    assert report.cells[0].selectivity > 2 * report.cells[1].selectivity
-    assert report.cells[0].forget_in_filler > 0.99
+    assert report.units[0].selectivity > 2 * report.units[1].selectivity
+    assert report.units[0].forget_in_filler > 0.99
 
 
-def test_cells_html_escapes_corpus_text():
-    from charlstm.probes.cells import CellsReport, MemoryCell
-    from charlstm.probes.html import cells_page
+def test_units_html_escapes_corpus_text():
+    from charlstm.probes.units import UnitsReport, MemoryUnit
+    from charlstm.probes.html import units_page
 
     text = "<script>alert('x')</script> & \"q\"\n"
     values = [float(i % 5 - 2) for i in range(len(text))]
-    report = CellsReport(distance=10, cells=[MemoryCell(0, 3, 0.9, 0.99, {"<b>cue</b>": 1.0})],
+    report = UnitsReport(distance=10, units=[MemoryUnit(0, 3, 0.9, 0.99, {"<b>cue</b>": 1.0})],
                          best_traces={"<b>cue</b>": values}, best_forget={"<b>cue</b>": [0.5] * len(text)},
                          spans={"<b>cue</b>": (1, 5)}, texts={"<b>cue</b>": text})
-    page = cells_page(report)
+    page = units_page(report)
     assert "<script>" not in page and "<b>cue</b>" not in page
     assert "&lt;" in page and "&amp;" in page and "&lt;b&gt;cue&lt;/b&gt;" in page
     assert page.count("<span title=") == len(text) and "⏎" in page
@@ -366,13 +367,13 @@ def test_cells_html_escapes_corpus_text():
 
 
 def test_probe_command_writes_the_html_page(memory_run, tmp_path):
-    out = tmp_path / "cells.html"
-    result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "cells", "--distances", "30",
+    out = tmp_path / "units.html"
+    result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "units", "--distances", "30",
                                       "--html", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("<!doctype html>")
     result = CliRunner().invoke(app, ["probe", str(memory_run), "--suite", "context", "--html", str(out)])
-    assert result.exit_code == 1 and "--suite cells" in result.stderr
+    assert result.exit_code == 1 and "--suite units" in result.stderr
 
 
 def test_fresh_filler_follows_the_training_corpus_and_unseen_filler_is_the_probe_grammar():
@@ -393,12 +394,12 @@ def test_probe_suites_from_python_choose_by_corpus_and_run_in_order():
 
     model = tiny_model(len(MEMORY_VOCAB))
     memory_run = {"corpus": {"name": "memory"}}
-    assert default_suites(model, memory_run) == ["cue-swap", "forgetting", "cells"]
+    assert default_suites(model, memory_run) == ["cue-swap", "forgetting", "units"]
     assert default_suites(tiny_model(len(MEMORY_VOCAB), cell="gru"), memory_run) == ["cue-swap", "forgetting"]
     assert default_suites(model, {"corpus": {"name": "notes"}}) == ["context"]
-    options = SuiteOptions(distances=(0, 25), samples=1, prefix="")
+    options = SuiteOptions(distances=(0, 25), draws=1, prefix="")
     results = list(run_suites(model, MEMORY_VOCAB, memory_run, options))
-    assert [r.name for r in results] == ["cue-swap", "forgetting", "cells"]
+    assert [r.name for r in results] == ["cue-swap", "forgetting", "units"]
     assert [row.distance for row in results[0].report.rows] == [0, 25]
     with pytest.raises(ProbeError, match="--suite must be one of"):
         SuiteOptions(suites=("memory",))

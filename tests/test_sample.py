@@ -17,9 +17,9 @@ def model():
 
 
 def test_same_seed_same_text(model):
-    a = sample_text(model, VOCAB, 80, prime="abc", seed=11)
-    assert a == sample_text(model, VOCAB, 80, prime="abc", seed=11)
-    assert a != sample_text(model, VOCAB, 80, prime="abc", seed=12)
+    a = sample_text(model, VOCAB, 80, prompt="abc", seed=11)
+    assert a == sample_text(model, VOCAB, 80, prompt="abc", seed=11)
+    assert a != sample_text(model, VOCAB, 80, prompt="abc", seed=12)
     assert len(a) == 80
 
 
@@ -54,9 +54,9 @@ def test_top_k_and_top_p_restrict_the_support():
 
 
 def test_greedy_is_argmax_and_matches_rerunning_the_whole_text(model):
-    # The prime is fed once (after the start character, a newline) and the state carried: identical to
+    # The prompt is fed once (after the start character, a newline) and the state carried: identical to
     # re-running everything each step.
-    streamed = sample_text(model, VOCAB, 15, prime="abc", options=SamplingOptions(greedy=True))
+    streamed = sample_text(model, VOCAB, 15, prompt="abc", options=SamplingOptions(greedy=True))
     text = "\nabc"
     for char in streamed:
         logits, _ = model(VOCAB.encode(text).view(1, -1))
@@ -64,10 +64,10 @@ def test_greedy_is_argmax_and_matches_rerunning_the_whole_text(model):
         text += char
 
 
-def test_a_prime_reads_as_the_start_of_a_line():
-    """A prime is fed after a newline, not from a bare zero state (which a model trained with carried state
+def test_a_prompt_reads_as_the_start_of_a_line():
+    """A prompt is fed after a newline, not from a bare zero state (which a model trained with carried state
     almost never sees mid-line). Taught '\nab' and, from a bare zero state, 'ac', the model must continue
-    the prime 'a' with 'b'."""
+    the prompt 'a' with 'b'."""
     from charlstm.config import ModelConfig
     from charlstm.model import CharRNN
 
@@ -82,7 +82,7 @@ def test_a_prime_reads_as_the_start_of_a_line():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    assert sample_text(model, VOCAB, 1, prime="a", options=SamplingOptions(greedy=True)) == "b"
+    assert sample_text(model, VOCAB, 1, prompt="a", options=SamplingOptions(greedy=True)) == "b"
 
 
 def test_stream_yields_one_character_at_a_time(model):
@@ -97,9 +97,9 @@ def test_impossible_options(kwargs):
         SamplingOptions(**kwargs)
 
 
-def test_prime_with_unknown_characters(model):
+def test_prompt_with_unknown_characters(model):
     with pytest.raises(VocabularyError, match="'z'"):
-        sample_text(model, VOCAB, 5, prime="abz")
+        sample_text(model, VOCAB, 5, prompt="abz")
     with pytest.raises(ConfigError, match="length"):
         sample_text(model, VOCAB, -1)
 
@@ -122,7 +122,7 @@ def test_stepper_matches_the_fused_core(cell, tie):
         stepper = Stepper(model)
         state = stepper.initial_state(4)
         stepped = torch.stack([stepper.step(ids[:, t], state) for t in range(25)], dim=1)
-        # A state read by the fused core continues on the stepper (a prime is read that way).
+        # A state read by the fused core continues on the stepper (a prompt is read that way).
         _, fused_state = model(ids[:, :10])
         continued = stepper.step(ids[:, 10], stepper.from_state(fused_state))
     assert torch.allclose(stepped, expected, atol=1e-5)
@@ -134,16 +134,16 @@ def test_stepper_matches_the_fused_core(cell, tie):
 
 def test_batched_streams_give_each_seed_its_single_stream_text(model):
     options = SamplingOptions(temperature=1.0, top_p=0.95)
-    batch = sample_texts(model, VOCAB, 60, prime="ab", options=options, seeds=[3, 4, 5, 6, 7])
-    assert batch == [sample_text(model, VOCAB, 60, prime="ab", options=options, seed=s) for s in (3, 4, 5, 6, 7)]
+    batch = sample_texts(model, VOCAB, 60, prompt="ab", options=options, seeds=[3, 4, 5, 6, 7])
+    assert batch == [sample_text(model, VOCAB, 60, prompt="ab", options=options, seed=s) for s in (3, 4, 5, 6, 7)]
     assert len(set(batch)) == 5
 
 
 def test_seeded_samples_are_pinned(model):
     """The texts a seed gives are part of the interface (users quote seeds): a change to the sampler that
     alters them must be deliberate, and the README must say so."""
-    assert sample_text(model, VOCAB, 30, prime="ab", seed=1) == PINNED[1]
-    assert sample_text(model, VOCAB, 30, prime="ab", seed=2, options=SamplingOptions(top_k=3)) == PINNED[2]
+    assert sample_text(model, VOCAB, 30, prompt="ab", seed=1) == PINNED[1]
+    assert sample_text(model, VOCAB, 30, prompt="ab", seed=2, options=SamplingOptions(top_k=3)) == PINNED[2]
     assert sample_text(model, VOCAB, 30, seed=3, options=SamplingOptions(temperature=1.5, top_p=0.9)) == PINNED[3]
 
 

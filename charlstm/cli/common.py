@@ -35,7 +35,7 @@ def prepare_or_fail(inputs: list[str], data_dir: Path, val_fraction: float, enco
     from charlstm.corpus import prepare_corpus
 
     with console.status("preparing corpus...", spinner="dots"):
-        corpus = prepare_corpus(inputs, out_dir=data_dir, val_fraction=val_fraction, encoding=encoding)
+        corpus = prepare_corpus(inputs, data_dir=data_dir, val_fraction=val_fraction, encoding=encoding)
     if corpus.skipped:
         shown = ", ".join(corpus.skipped[:5]) + (f" and {len(corpus.skipped) - 5} more" if len(corpus.skipped) > 5 else "")
         warn(f"skipped {len(corpus.skipped)} file(s) that are binary, empty or only whitespace: {shown}")

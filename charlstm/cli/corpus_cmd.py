@@ -9,7 +9,7 @@ import typer
 
 from charlstm.cli import app
 from charlstm.cli.common import prepare_or_fail
-from charlstm.cli.options import Encoding, ValFraction, json_option
+from charlstm.cli.options import DataDir, Encoding, ValFraction, json_option
 from charlstm.cli.render import console, human_count, print_json
 
 def corpus_summary(corpus) -> dict:
@@ -23,7 +23,7 @@ def corpus_summary(corpus) -> dict:
 def prepare(
     paths: Annotated[list[str], typer.Argument(help="Text files, folders (recursive) or builtin:memory.",
                                                show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Where prepared corpora are cached.")] = Path("data"),
+    data_dir: DataDir = Path("data"),
     val_fraction: ValFraction = 0.05,
     encoding: Encoding = "utf-8",
     as_json: Annotated[bool, json_option("The summary")] = False,
@@ -39,7 +39,7 @@ def prepare(
         charlstm prepare old.txt --encoding latin-1
         charlstm prepare builtin:memory:size=2M
     """
-    corpus = prepare_or_fail(paths, out, val_fraction, encoding)
+    corpus = prepare_or_fail(paths, data_dir, val_fraction, encoding)
     summary = corpus_summary(corpus)
     if as_json:
         print_json(summary)

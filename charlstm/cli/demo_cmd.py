@@ -56,10 +56,10 @@ def render_demo(result) -> None:
     console.print(f"Trained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
                   f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
     render_memory(result)
-    console.rule(f"the shipped LSTM writes (prime: {result.sample_prime.strip()!r})")
-    console.print(result.sample_prime + result.sample, markup=False)
+    console.rule(f"the shipped LSTM writes (prompt: {result.sample_prompt.strip()!r})")
+    console.print(result.sample_prompt + result.sample, markup=False)
     console.print("\nNext: charlstm train --recipe memory (the shipped LSTM's recipe), charlstm probe "
-                  "pretrained:memory-lstm --suite cells (which cell carries the country), charlstm train "
+                  "pretrained:memory-lstm --suite units (which unit carries the country), charlstm train "
                   "corpus.txt (your own text)", markup=False)
 
 

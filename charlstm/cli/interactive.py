@@ -13,7 +13,7 @@ HELP = ("type text and press Enter: the model reads it and continues (an empty l
         "a continuation.")
 
 
-def run_interactive(model, vocab, options, length: int, seed: int, prime: str = "") -> None:
+def run_interactive(model, vocab, options, length: int, seed: int, prompt: str = "") -> None:
     from charlstm.errors import CharlstmError
     from charlstm.sample import Streams
 
@@ -21,8 +21,8 @@ def run_interactive(model, vocab, options, length: int, seed: int, prime: str = 
     settings = {"length": length}
     out = LiveWriter(sys.stdout)
     note(HELP)
-    if prime:
-        streams.read(prime)
+    if prompt:
+        streams.read(prompt)
     while True:
         try:
             line = input("> ")

@@ -35,7 +35,7 @@ def probe(
     candidates: Annotated[Optional[str], typer.Option(help="Comma-separated continuations to score.")] = None,
     swap: Annotated[Optional[list[str]], typer.Option(help="WORD=ALT1,ALT2: also score the prompt with WORD "
                                                             "replaced (repeatable).")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting, cells or context (repeatable; "
+    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting, units or context (repeatable; "
                                                              "default: all that apply)")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Custom cue-swap probes (TOML).")] = None,
     text: Annotated[Optional[Path], typer.Option(help="Held-out text for the context suite "
@@ -49,12 +49,12 @@ def probe(
         help="Warm-up text read before every probe context (\\n is a newline; default: a line of the model's "
              "own text, or the memory corpus's own first line for the built-in suites; \"\" starts cold).",
         show_default=False)] = None,
-    samples: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
+    draws: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
                                          min=1, max=1000)] = 4,
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
                                            max=1_000_000)] = 2000,
     as_json: Annotated[bool, json_option("Every figure")] = False,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the cells suite as an HTML page "
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the units suite as an HTML page "
                                                                     "(each character tinted by the memory cell).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
@@ -62,7 +62,7 @@ def probe(
 
     With --prompt, scores your candidates as continuations (and counterfactual prompts with --swap).
     Otherwise runs probe suites: cue-swap ("I grew up in France ... I speak fluent ___" at growing
-    distances), forgetting (a change of subject must overwrite the pronoun), cells (which LSTM cells carry
+    distances), forgetting (a change of subject must overwrite the pronoun), units (which LSTM units carry
     the cue, and their forget gates), context (loss when the model sees only the last k characters, on
     any text), or your own cue-swap probes from a TOML file.
 
@@ -81,7 +81,7 @@ def probe(
         raise ProbeError("--prompt runs on its own; leave out --suite and --file")
     if not prompt_mode:
         options = SuiteOptions(suites=tuple(suite or ()), file=file, text=text, distances=_ints(distances, "--distances"),
-                               contexts=_ints(contexts, "--contexts", minimum=1), samples=samples, positions=positions,
+                               contexts=_ints(contexts, "--contexts", minimum=1), draws=draws, positions=positions,
                                filler=filler, prefix=_unescaped(prefix))
     model, vocab, payload, _ = load_for_cli(checkpoint, device)
     results: dict = {}
@@ -94,8 +94,8 @@ def probe(
         if not as_json:
             render_prompt(reports)
     else:
-        if html_out is not None and "cells" not in chosen_suites(model, payload, options):
-            raise ProbeError("--html draws the cells suite; add --suite cells")
+        if html_out is not None and "units" not in chosen_suites(model, payload, options):
+            raise ProbeError("--html draws the units suite; add --suite units")
         with console.status("probing...", spinner="dots"):
             for result in run_suites(model, vocab, payload, options):
                 for message in result.notes:
@@ -104,7 +104,7 @@ def probe(
                     results.setdefault("custom", []).append(result.report.to_dict())
                 else:
                     results[result.name] = result.report.to_dict()
-                if result.name == "cells" and html_out is not None:
+                if result.name == "units" and html_out is not None:
                     write_html(result.report, html_out)
                 if not as_json:
                     RENDERERS[result.name](result.report)
@@ -118,10 +118,10 @@ def _unescaped(text: str | None) -> str | None:
 
 def write_html(report, path: Path) -> None:
     from charlstm.errors import ProbeError
-    from charlstm.probes.html import cells_page
+    from charlstm.probes.html import units_page
 
     try:
-        path.write_text(cells_page(report), encoding="utf-8")
+        path.write_text(units_page(report), encoding="utf-8")
     except OSError as error:
         raise ProbeError(f"cannot write {path} ({error.strerror or error})") from None
     console.print(f"wrote {path}")
@@ -199,18 +199,18 @@ def _squeeze(values: list[float], width: int = 72) -> list[float]:
             for i in range(width)]
 
 
-def render_cells(report) -> None:
-    table = Table(title=f"cells carrying the cue {report.distance} characters later "
+def render_units(report) -> None:
+    table = Table(title=f"units carrying the cue {report.distance} characters later "
                         f"(selectivity: share of variance at the question explained by the cue)",
                   title_justify="left")
-    labels = list(report.cells[0].value_by_cue)[:5]
+    labels = list(report.units[0].value_by_cue)[:5]
     for column in ("layer", "unit", "selectivity", "forget gate in filler", *labels):
         table.add_column(column, justify="right")
-    for cell in report.cells:
-        table.add_row(str(cell.layer), str(cell.unit), f"{cell.selectivity:.2f}", f"{cell.forget_in_filler:.3f}",
-                      *(f"{cell.value_by_cue[label]:+.2f}" for label in labels))
+    for unit in report.units:
+        table.add_row(str(unit.layer), str(unit.unit), f"{unit.selectivity:.2f}", f"{unit.forget_in_filler:.3f}",
+                      *(f"{unit.value_by_cue[label]:+.2f}" for label in labels))
     console.print(table)
-    best = report.cells[0]
+    best = report.units[0]
     traces = {label: _squeeze(values) for label, values in list(report.best_traces.items())[:6]}
     low = min(min(v) for v in traces.values())
     high = max(max(v) for v in traces.values())
@@ -222,5 +222,5 @@ def render_cells(report) -> None:
     console.print(f"  {'forget gate':>10} {sparkline(_squeeze(report.best_forget[label]), 0.0, 1.0)}  (0 erases .. 1 keeps)")
 
 
-RENDERERS = {"cue-swap": render_cue_swap, "forgetting": render_forgetting, "cells": render_cells,
+RENDERERS = {"cue-swap": render_cue_swap, "forgetting": render_forgetting, "units": render_units,
              "context": render_context, "custom": render_cue_swap}

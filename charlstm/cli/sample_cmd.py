@@ -19,7 +19,7 @@ def sample(
     temp: Annotated[Optional[float], typer.Option(
         "--temp", "--temperature", help="Sampling temperature (> 0) [default: 0.8].", show_default=False)] = None,
     length: Annotated[int, typer.Option(help="Characters to generate.")] = 500,
-    prime: Annotated[str, typer.Option(help="Text to start from (fed once; printed first; \\n is a newline).")] = "",
+    prompt: Annotated[str, typer.Option(help="Text to start from (fed once; printed first; \\n is a newline).")] = "",
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the K likeliest characters.")] = None,
     top_p: Annotated[Optional[float], typer.Option(help="Sample from the smallest set holding P of the mass.")] = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the likeliest character.")] = False,
@@ -31,20 +31,20 @@ def sample(
     interactive: Annotated[bool, typer.Option(
         "--interactive", "-i", help="A prompt loop: each line you type is read and continued; /reset, /temp, "
                                     "/length, /seed; Ctrl-D leaves.")] = False,
-    as_json: Annotated[bool, json_option("One line per sample (seed, prime, text)")] = False,
+    as_json: Annotated[bool, json_option("One line per sample (seed, prompt, text)")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
 
-    The prime is fed once and the state carried; the same seed gives the same text. Generated text goes
+    The prompt is fed once and the state carried; the same seed gives the same text. Generated text goes
     to stdout and notes to stderr, so the output can be redirected to a file.
 
     **Examples**
 
         charlstm sample --temp 0.8
-        charlstm sample checkpoints/tinyshakespeare --prime "ROMEO:" --length 1000
+        charlstm sample checkpoints/tinyshakespeare --prompt "ROMEO:" --length 1000
         charlstm sample run/best.pt --top-p 0.9 --seed 7 --num-samples 3 > samples.txt
-        charlstm sample --greedy --prime "I grew up in France. "
+        charlstm sample --greedy --prompt "I grew up in France. "
         charlstm sample pretrained:memory-lstm --interactive --length 80
     """
     from charlstm.errors import ConfigError
@@ -54,9 +54,9 @@ def sample(
     options = SamplingOptions(temperature=0.8 if temp is None else temp, top_k=top_k, top_p=top_p, greedy=greedy)
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
-    prime = unescape(prime)
+    prompt = unescape(prompt)
     model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False)
-    vocab.encode(prime)  # unknown prime characters fail here, before anything is printed
+    vocab.encode(prompt)  # unknown characters in the prompt fail here, before anything is printed
     announce_checkpoint(path, payload, picked=checkpoint is None)
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
@@ -65,11 +65,11 @@ def sample(
     if interactive:
         from charlstm.cli.interactive import run_interactive
 
-        return run_interactive(model, vocab, options, length, seed, prime)
+        return run_interactive(model, vocab, options, length, seed, prompt)
     seeds = [seed + i for i in range(num_samples)]
     if as_json:
-        return print_json_samples(model, vocab, length, prime, options, seeds)
-    print_samples(model, vocab, length, prime, options, seeds)
+        return print_json_samples(model, vocab, length, prompt, options, seeds)
+    print_samples(model, vocab, length, prompt, options, seeds)
 
 
 def check_sampling_options(temp, top_k, top_p, greedy: bool, seed, num_samples: int, interactive: bool,
@@ -93,17 +93,17 @@ def check_sampling_options(temp, top_k, top_p, greedy: bool, seed, num_samples: 
         raise ConfigError("--interactive runs one stream in the terminal: leave out --num-samples and --json")
 
 
-def print_json_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
-    """One JSON object per line and sample: {"seed", "prime", "text"}."""
+def print_json_samples(model, vocab, length: int, prompt: str, options, seeds: list[int]) -> None:
+    """One JSON object per line and sample: {"seed", "prompt", "text"}."""
     import json
 
     from charlstm.sample import sample_texts
 
-    for seed, text in zip(seeds, sample_texts(model, vocab, length, prime, options, seeds)):
-        sys.stdout.write(json.dumps({"seed": seed, "prime": prime, "text": text}, ensure_ascii=False) + "\n")
+    for seed, text in zip(seeds, sample_texts(model, vocab, length, prompt, options, seeds)):
+        sys.stdout.write(json.dumps({"seed": seed, "prompt": prompt, "text": text}, ensure_ascii=False) + "\n")
 
 
-def print_samples(model, vocab, length: int, prime: str, options, seeds: list[int]) -> None:
+def print_samples(model, vocab, length: int, prompt: str, options, seeds: list[int]) -> None:
     """Samples run as rows of one batch (``MAX_ROWS`` at a time). The first is streamed as it is
     generated; the others are printed whole, in order, as soon as their batch is done."""
     from charlstm.sample import MAX_ROWS, generate_ids, texts_from_steps
@@ -118,14 +118,14 @@ def print_samples(model, vocab, length: int, prime: str, options, seeds: list[in
         batch, steps = seeds[first:first + MAX_ROWS], []
         if first == 0:
             header(0)
-            out.write(prime)
-        for ids in generate_ids(model, vocab, length, prime, options, batch):
+            out.write(prompt)
+        for ids in generate_ids(model, vocab, length, prompt, options, batch):
             steps.append(ids)
             if first == 0:
                 out.write(vocab.chars[int(ids[0])])
         for row, text in enumerate(texts_from_steps(vocab, steps, len(batch))):
             if first + row > 0:
                 header(first + row)
-                out.write(prime + text)
+                out.write(prompt + text)
             out.write("\n")
     out.flush()

@@ -47,7 +47,7 @@ class CueSwapProbe:
     filler: Filler
     candidates: tuple[str, ...] = ()   # all cue answers, plus these distractors
     distances: tuple[int, ...] = DEFAULT_DISTANCES
-    samples: int = 4                   # filler draws per distance (each shared by all cues)
+    draws: int = 4                   # filler draws per distance (each shared by all cues)
     seed: int = memory.PROBE_SEED
     separator: str = " "
     # The warm-up read before every context (see ``charlstm.probes.warmup``): None means the model's own
@@ -110,7 +110,7 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapRe
     rows, per_cue = [], {cue.label: [] for cue in probe.cues}
     for distance in probe.distances:
         prompts, truths, labels, fillers, gaps = [], [], [], [], []
-        for _ in range(probe.samples):
+        for _ in range(probe.draws):
             filler = probe.filler(rng, distance) if distance > 0 else ""
             for cue in probe.cues:
                 prompts.append(context(probe, cue, filler))
@@ -161,10 +161,10 @@ def filler_for(kind: str, corpus_inputs: list[str] | None) -> Filler:
     return training_filler(corpus_inputs) if kind == "fresh" else unseen_filler
 
 
-def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, samples: int = 4,
+def language_probe(distances: tuple[int, ...] = DEFAULT_DISTANCES, draws: int = 4,
                    filler: Filler = unseen_filler) -> CueSwapProbe:
     """Olah's example on the built-in memory corpus: "I grew up in France. ... I speak fluent French."."""
     cues = tuple(Cue(label=country, text=memory.CUE_TEMPLATE.format(country=country), answer=f"{language}.")
                  for country, language in memory.COUNTRIES)
     return CueSwapProbe(name="cue-swap", cues=cues, query=memory.LANGUAGE_QUERY, filler=filler,
-                        distances=distances, samples=samples, prefix=memory.STORY_START)
+                        distances=distances, draws=draws, prefix=memory.STORY_START)

@@ -7,7 +7,7 @@
     filler = ["First line.", "Second."]    # sentences drawn at random, or "unseen" for the built-in filler
                                            # that no training corpus contains
     distances = [0, 50, 100, 200]          # optional (default 0, 25, 50, 100, 200, 400, 800)
-    samples = 4                            # optional: filler draws per distance
+    draws = 4                            # optional: filler draws per distance
     distractors = ["Tybalt"]               # optional: candidates that belong to no cue
     prefix = "\n"                          # optional: the warm-up read before every context (default:
                                            # the model's own text; "" starts from a cold state)
@@ -27,8 +27,8 @@ from pathlib import Path
 from charlstm.errors import ProbeError
 from charlstm.probes.cue_swap import DEFAULT_DISTANCES, MAX_DISTANCE, Cue, CueSwapProbe, Filler, unseen_filler
 
-MAX_SAMPLES = 1000
-PROBE_KEYS = {"name", "query", "separator", "filler", "distances", "samples", "distractors", "prefix", "cue"}
+MAX_DRAWS = 1000
+PROBE_KEYS = {"name", "query", "separator", "filler", "distances", "draws", "distractors", "prefix", "cue"}
 CUE_KEYS = {"text", "answer", "label"}
 
 
@@ -72,22 +72,24 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
     if not isinstance(table, dict):
         raise ProbeError(f"{where}: must be a table")
     unknown = set(table) - PROBE_KEYS
+    if "samples" in unknown:  # its name until filler draws and generated samples got a word each
+        raise ProbeError(f"{where}: 'samples' is now called 'draws' (filler draws per distance)")
     if unknown:
         raise ProbeError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(PROBE_KEYS))})")
     name = _typed(table, "name", str, where, default=where.rsplit(": ", 1)[-1])
     query = _typed(table, "query", str, where)
     separator = _typed(table, "separator", str, where, default=" ")
     prefix = _typed(table, "prefix", str, where, default=None)
-    samples = _typed(table, "samples", int, where, default=4)
+    draws = _typed(table, "draws", int, where, default=4)
     distances = tuple(_typed(table, "distances", list, where, default=list(DEFAULT_DISTANCES)))
     distractors = tuple(_typed(table, "distractors", list, where, default=[]))
-    if samples < 1:
-        raise ProbeError(f"{where}: samples must be at least 1")
+    if draws < 1:
+        raise ProbeError(f"{where}: draws must be at least 1")
     if not distances or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DISTANCE
                                 for d in distances):
         raise ProbeError(f"{where}: distances must be a non-empty list of whole numbers from 0 to {MAX_DISTANCE}")
-    if samples > MAX_SAMPLES:
-        raise ProbeError(f"{where}: samples must be at most {MAX_SAMPLES}")
+    if draws > MAX_DRAWS:
+        raise ProbeError(f"{where}: draws must be at most {MAX_DRAWS}")
     if not all(isinstance(d, str) and d for d in distractors):
         raise ProbeError(f"{where}: distractors must be non-empty strings")
     filler_spec = table.get("filler", "unseen")
@@ -115,7 +117,7 @@ def _parse_probe(table: dict, where: str) -> CueSwapProbe:
     if len({c.answer for c in cues}) < 2:
         raise ProbeError(f"{where}: the cues need at least two different answers")
     return CueSwapProbe(name=name, cues=tuple(cues), query=query, filler=filler, candidates=distractors,
-                        distances=distances, samples=samples, separator=separator, prefix=prefix)
+                        distances=distances, draws=draws, separator=separator, prefix=prefix)
 
 
 _MISSING = object()

@@ -61,7 +61,7 @@ def forgetting_contexts(rng: random.Random, distance: int, filler: Filler = unse
 
 
 def run_forgetting(model: CharRNN, vocab: Vocab, distances: tuple[int, ...] = DEFAULT_DISTANCES,
-                   samples: int = 8, seed: int = memory.PROBE_SEED, filler: Filler = unseen_filler,
+                   draws: int = 8, seed: int = memory.PROBE_SEED, filler: Filler = unseen_filler,
                    prefix: str = memory.STORY_START) -> ForgettingReport:
     """Accuracy before and after the switch per distance; every context starts after the warm-up ``prefix``
     (the memory corpus's own first line by default)."""
@@ -69,7 +69,7 @@ def run_forgetting(model: CharRNN, vocab: Vocab, distances: tuple[int, ...] = DE
     rows = []
     for distance in distances:
         prompts, truths = [], []
-        for _ in range(samples):
+        for _ in range(draws):
             more_prompts, more_truths = forgetting_contexts(rng, distance, filler, prefix)
             prompts += more_prompts
             truths += more_truths

@@ -1,7 +1,7 @@
-"""A self-contained HTML page that shows a memory cell at work, character by character.
+"""A self-contained HTML page that shows a memory unit at work, character by character.
 
-Each context is drawn as its text, every character tinted by the best memory cell's state after it (red
-positive, blue negative, after Karpathy et al. 2015), with the cell's forget gate as a grey strip below
+Each context is drawn as its text, every character tinted by the best memory unit's cell state after it (red
+positive, blue negative, after Karpathy et al. 2015), with the unit's forget gate as a grey strip below
 (dark: erasing, light: keeping). All corpus text is HTML-escaped; the page loads nothing from outside.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from charlstm.probes.cells import CellsReport
+from charlstm.probes.units import UnitsReport
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 .ctx{font-family:ui-monospace,monospace;white-space:pre-wrap;line-height:2.1;margin:.3em 0 1.6em}
@@ -27,8 +27,8 @@ def _char(char: str) -> str:
     return "⏎" if char == "\n" else html.escape(char)
 
 
-def cells_page(report: CellsReport, title: str = "charlstm: which cell carries the cue") -> str:
-    best = report.cells[0]
+def units_page(report: UnitsReport, title: str = "charlstm: which unit carries the cue") -> str:
+    best = report.units[0]
     scale = max((abs(v) for trace in report.best_traces.values() for v in trace), default=1.0) or 1.0
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -45,7 +45,7 @@ def cells_page(report: CellsReport, title: str = "charlstm: which cell carries t
                         f"</span>" for g in forget)
         parts.append(f"<h2>{html.escape(label)}</h2><div class='ctx'>{spans}</div><div>{gates}</div>")
     rows = "".join(f"<tr><td>{c.layer}</td><td>{c.unit}</td><td>{c.selectivity:.2f}</td>"
-                   f"<td>{c.forget_in_filler:.3f}</td></tr>" for c in report.cells)
-    parts.append("<h2>Cells ranked by selectivity</h2><table><tr><th>layer</th><th>unit</th><th>selectivity</th>"
+                   f"<td>{c.forget_in_filler:.3f}</td></tr>" for c in report.units)
+    parts.append("<h2>Units ranked by selectivity</h2><table><tr><th>layer</th><th>unit</th><th>selectivity</th>"
                  f"<th>forget gate in filler</th></tr>{rows}</table></body></html>")
     return "\n".join(parts)

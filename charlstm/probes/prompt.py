@@ -69,6 +69,6 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
         reports.append(PromptReport(
             label=label, prompt=text, candidates=list(candidates), logprobs=row.tolist(),
             probabilities=normalise(row), top_next=[(vocab.chars[i], float(p)) for p, i in zip(top.values, top.indices)],
-            greedy=sample_text(model, vocab, continuation, prime=prefix + text, options=SamplingOptions(greedy=True)),
+            greedy=sample_text(model, vocab, continuation, prompt=prefix + text, options=SamplingOptions(greedy=True)),
             prefix=prefix))
     return reports

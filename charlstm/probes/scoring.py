@@ -31,7 +31,7 @@ def pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def score_continuations(model: CharRNN, vocab: Vocab, prompts: Sequence[str], candidates: Sequence[str],
                         batch_size: int = 64) -> torch.Tensor:
     """log P(candidate | prompt) in nats for every prompt and candidate: a (len(prompts), len(candidates))
-    tensor. Each prompt is read from a fresh state after the start character, as sampling reads a prime."""
+    tensor. Each prompt is read from a fresh state after the start character, as sampling reads a prompt."""
     if not candidates or any(not c for c in candidates):
         raise ConfigError("candidates must be non-empty strings")
     model.eval()
@@ -73,6 +73,6 @@ def next_char_distribution(model: CharRNN, vocab: Vocab, prompt: str) -> torch.T
     """P(next character | prompt) over the vocabulary, (V,)."""
     model.eval()
     device = next(model.parameters()).device
-    ids = context_ids(vocab, prompt)   # after the start character, as sampling reads a prime
+    ids = context_ids(vocab, prompt)   # after the start character, as sampling reads a prompt
     logits, _ = model.final(ids.view(1, -1).to(device), torch.tensor([len(ids)]))
     return torch.softmax(logits[0].float(), dim=-1).cpu()

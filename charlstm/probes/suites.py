@@ -13,7 +13,7 @@ from charlstm.model import CharRNN
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
 from charlstm.vocab import Vocab
 
-SUITES = ("cue-swap", "forgetting", "cells", "context")
+SUITES = ("cue-swap", "forgetting", "units", "context")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class SuiteOptions:
     text: Path | None = None                # held-out text for the context suite (default: the run's own)
     distances: tuple[int, ...] | None = None
     contexts: tuple[int, ...] | None = None
-    samples: int = 4                        # filler draws per distance (cue-swap; forgetting draws twice as many)
+    draws: int = 4                        # filler draws per distance (cue-swap; forgetting draws twice as many)
     positions: int = 2000                   # scored positions for the context suite
     filler: str = "fresh"                   # fresh or unseen memory-corpus filler
     prefix: str | None = None               # replaces every probe's own warm-up when given
@@ -42,11 +42,11 @@ class SuiteResult:
 
 
 def default_suites(model: CharRNN, payload: dict) -> list[str]:
-    """Memory suites for a model trained on the built-in memory corpus (cells for an LSTM), otherwise the
+    """Memory suites for a model trained on the built-in memory corpus (units for an LSTM), otherwise the
     context suite, which works on any text."""
     if (payload.get("corpus") or {}).get("name") != "memory":
         return ["context"]
-    return ["cue-swap", "forgetting"] + (["cells"] if model.config.cell == "lstm" else [])
+    return ["cue-swap", "forgetting"] + (["units"] if model.config.cell == "lstm" else [])
 
 
 def chosen_suites(model: CharRNN, payload: dict, options: SuiteOptions) -> list[str]:
@@ -62,18 +62,18 @@ def run_suites(model: CharRNN, vocab: Vocab, payload: dict, options: SuiteOption
     warmup = {"prefix": options.prefix} if options.prefix is not None else {}
     filler = cue_swap.filler_for(options.filler, (payload.get("corpus") or {}).get("inputs"))
     if "cue-swap" in chosen:
-        spec = replace(cue_swap.language_probe(samples=options.samples, filler=filler, **distances), **warmup)
+        spec = replace(cue_swap.language_probe(draws=options.draws, filler=filler, **distances), **warmup)
         report = cue_swap.run_cue_swap(model, vocab, spec)
         report.name = f"cue-swap ({options.filler} filler)"
         yield SuiteResult("cue-swap", report)
     if "forgetting" in chosen:
         yield SuiteResult("forgetting", forgetting.run_forgetting(
-            model, vocab, samples=max(1, options.samples * 2), filler=filler, **distances, **warmup))
-    if "cells" in chosen:
-        from charlstm.probes import cells
+            model, vocab, draws=max(1, options.draws * 2), filler=filler, **distances, **warmup))
+    if "units" in chosen:
+        from charlstm.probes import units
 
         spec = replace(cue_swap.language_probe(filler=filler), **warmup)
-        yield SuiteResult("cells", cells.memory_cells(model, vocab, spec, distance=(options.distances or (100,))[-1]))
+        yield SuiteResult("units", units.memory_units(model, vocab, spec, distance=(options.distances or (100,))[-1]))
     if "context" in chosen:
         ids, skipped = context_usage.held_out_ids(payload, vocab, options.text)
         report = context_usage.run_context_usage(model, vocab, ids, options.contexts or context_usage.DEFAULT_CONTEXTS,

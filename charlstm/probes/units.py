@@ -1,9 +1,9 @@
-"""Which cells carry the memory, and where the gates open and close.
+"""Which units carry the memory, and where the gates open and close.
 
 ``trace`` re-runs an LSTM one step at a time on the sampler's ``Stepper`` (what the fused ``nn.LSTM``
 computes, gate by gate) and keeps every cell state c_t, output h_t and gate activation i, f, g, o.
 
-``memory_cells`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
+``memory_units`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
 state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
 score is the share of that unit's variance explained by the cue (eta squared, 0..1). For the best unit
 it returns the whole trace of c_t for each cue and the forget gate along the way: Olah's conveyor belt,
@@ -47,7 +47,7 @@ def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
     """``trace`` of several texts at once, as rows of one batch (right-padded: a row's steps never depend
     on what follows its end, so each trace is the one it would have alone)."""
     if model.config.cell != "lstm":
-        raise ProbeError(f"the cells probe reads LSTM gates; this model is a {model.config.cell.upper()}")
+        raise ProbeError(f"the units suite reads LSTM gates; this model is a {model.config.cell.upper()}")
     model.eval()
     device = model.embedding.weight.device
     ids, lengths = pad([context_ids(vocab, text) for text in texts])
@@ -70,7 +70,7 @@ def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
 
 
 @dataclass
-class MemoryCell:
+class MemoryUnit:
     layer: int
     unit: int
     selectivity: float            # share of variance at the question explained by the cue (0..1)
@@ -79,29 +79,29 @@ class MemoryCell:
 
 
 @dataclass
-class CellsReport:
+class UnitsReport:
     distance: int
-    cells: list[MemoryCell]
-    # The best cell along one context per cue: c_t after each character, and its forget gate.
+    units: list[MemoryUnit]
+    # The best unit along one context per cue: c_t after each character, and its forget gate.
     best_traces: dict[str, list[float]]
     best_forget: dict[str, list[float]]
     spans: dict[str, tuple[int, int]]   # per cue: (end of cue, start of query) character positions
     texts: dict[str, str] = field(default_factory=dict)   # per cue: the context the traces run along
 
     def to_dict(self) -> dict:
-        return {"distance": self.distance, "cells": [cell.__dict__ for cell in self.cells],
+        return {"distance": self.distance, "units": [unit.__dict__ for unit in self.units],
                 "best_traces": self.best_traces, "best_forget": self.best_forget, "spans": self.spans,
                 "texts": self.texts}
 
 
-def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, samples: int = 3,
-                 top: int = 8) -> CellsReport:
+def memory_units(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, draws: int = 3,
+                 top: int = 8) -> UnitsReport:
     """Rank units by how much of their cell state at the question, d characters later, the cue determines
     (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
     probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     finals, labels, forget_means, first = [], [], [], {}
-    for sample in range(samples):
+    for draw in range(draws):
         filler = probe.filler(rng, distance) if distance > 0 else ""
         texts = [context(probe, cue, filler) for cue in probe.cues]
         for cue, text, result in zip(probe.cues, texts, traces(model, vocab, texts)):
@@ -111,7 +111,7 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
             labels.append(cue.label)
             filler_f = result.gates["forget"][cue_end:query_start]
             forget_means.append(filler_f.mean(dim=0).flatten() if len(filler_f) else torch.ones_like(finals[-1]))
-            if sample == 0:
+            if draw == 0:
                 first[cue.label] = (result, cue_end, query_start)
     values = torch.stack(finals)                                  # (N, L*H)
     total = values.var(dim=0, unbiased=False)
@@ -124,14 +124,14 @@ def memory_cells(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
     # Rank by the spread the cue explains (selectivity x between-cue standard deviation): a saturated unit
     # that barely moves can be perfectly "selective" yet carry nothing worth showing.
     ranked = (selectivity * between.sqrt()).argsort(descending=True)[:top].tolist()
-    cells = [MemoryCell(layer=index // hidden, unit=index % hidden, selectivity=float(selectivity[index]),
+    units = [MemoryUnit(layer=index // hidden, unit=index % hidden, selectivity=float(selectivity[index]),
                         forget_in_filler=float(forget[index]),
                         value_by_cue={label: float(group_means[k, index]) for k, label in
                                       enumerate(dict.fromkeys(labels))})
              for index in ranked]
-    best = cells[0]
-    return CellsReport(
-        distance=distance, cells=cells,
+    best = units[0]
+    return UnitsReport(
+        distance=distance, units=units,
         best_traces={label: r.cell[:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
         best_forget={label: r.gates["forget"][:, best.layer, best.unit].tolist() for label, (r, _, _) in first.items()},
         spans={label: (cue_end, query_start) for label, (_, cue_end, query_start) in first.items()},
