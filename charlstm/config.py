@@ -1,7 +1,7 @@
 """Frozen configuration dataclasses, validated when built.
 
 One name per concept everywhere: a field here is the CLI flag (``hidden_size`` -> ``--hidden-size``), the key
-in every checkpoint and the word in the README. Defaults are the recipe that reaches about 1.45 nats/char on
+in every checkpoint and the word in the README. Defaults are the settings that reach about 1.45 nats/char on
 tiny-shakespeare in 10 minutes on 2 CPU cores.
 """
 

@@ -55,7 +55,7 @@ def probe(
                                            max=1_000_000)] = 2000,
     as_json: Annotated[bool, json_option("Every figure")] = False,
     html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the units suite as an HTML page "
-                                                                    "(each character tinted by the memory cell).")] = None,
+                                                                    "(each character tinted by the memory unit's cell state).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?

@@ -121,9 +121,9 @@ def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = "utf-8") 
     if text_path is not None:
         ids, known = vocab.encode_points(code_points(read_text(text_path, encoding)))
         return ids[known], int((~known).sum())
-    recipe = payload.get("corpus") or {}
-    if not recipe.get("inputs"):
+    origin = payload.get("corpus") or {}
+    if not origin.get("inputs"):
         raise CorpusError("this checkpoint does not record its corpus; pass --text FILE with held-out text")
-    corpus = prepare_corpus(recipe["inputs"], val_fraction=recipe.get("val_fraction", 0.05),
-                            encoding=recipe.get("encoding", "utf-8"))
+    corpus = prepare_corpus(origin["inputs"], val_fraction=origin.get("val_fraction", 0.05),
+                            encoding=origin.get("encoding", "utf-8"))
     return corpus.vocab.ids_in(vocab)[corpus.val.long()], 0
