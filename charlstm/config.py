@@ -13,7 +13,13 @@ from typing import Any
 
 from charlstm.errors import ConfigError
 
-CELLS = ("lstm", "gru", "rnn")
+# Fused PyTorch cores first, then the custom cells of charlstm.cells (kept in step with CUSTOM_CELLS).
+CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork")
+# Cells with a memory cell c_t and LSTM gates (the forget gate among them): where --forget-bias and
+# --chrono-init mean something, and what the units suite reads.
+MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated")
+# A clockwork module's period doubles from one to the next: 16 modules reach 32,768 steps.
+MAX_CLOCKWORK_MODULES = 16
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 # Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
@@ -65,17 +71,23 @@ class ModelConfig:
     # Chrono initialisation (Tallec & Ollivier 2018) when > 0: forget biases log(U(1, T-1)), input biases
     # their negatives, so units start with memory timescales spread up to T characters.
     chrono_init: int = 0
+    # Clockwork RNN only: hidden units in this many modules with periods 1, 2, 4, ... (charlstm.cells.clockwork).
+    clockwork_modules: int = 8
 
     def __post_init__(self) -> None:
         _check_kinds(self)
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
-        _require(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        _require(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         _require(self.num_layers >= 1, "--num-layers must be at least 1")
         _require(self.hidden_size >= 1, "--hidden-size must be at least 1")
         _require(self.embedding_dim >= 1, "--embedding-dim must be at least 1")
         _require(_finite(self.dropout) and 0 <= self.dropout < 1, "--dropout must be in [0, 1)")
         _require(_finite(self.forget_bias), "--forget-bias must be a finite number")
         _require(self.chrono_init == 0 or self.chrono_init >= 3, "--chrono-init must be 0 (off) or at least 3")
+        _require(self.chrono_init == 0 or self.cell in MEMORY_CELLS,
+                 f"--chrono-init sets forget-gate biases; a {self.cell} cell has no forget gate")
+        _require(self.cell != "clockwork" or 1 <= self.clockwork_modules <= min(MAX_CLOCKWORK_MODULES, self.hidden_size),
+                 f"--clockwork-modules must be between 1 and {MAX_CLOCKWORK_MODULES} and at most --hidden-size")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,8 +1,10 @@
 """The network: embedding -> multi-layer recurrent core -> dropout -> linear head over the vocabulary.
 
-The core is PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU), or ``nn.GRU`` / ``nn.RNN`` for
-comparison. Training on a CPU runs it one layer at a time (the same kernels and weights) so that the
-dropout between layers is ours, which draws its mask far faster than nn.LSTM's ``bernoulli_``.
+The core is PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU), ``nn.GRU`` or ``nn.RNN``, or one
+of the custom cells of ``charlstm.cells`` (peephole, coupled, depth-gated, clockwork), which share
+nn.LSTM's calling convention. Training a fused core on a CPU runs it one layer at a time (the same
+kernels and weights) so that the dropout between layers is ours, which draws its mask far faster than
+nn.LSTM's ``bernoulli_``.
 Everything else (training, sampling, probes) talks to ``CharRNN`` through ``forward`` and
 ``initial_state`` and never branches on the cell type.
 
@@ -16,46 +18,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from charlstm.config import ModelConfig
+from charlstm.config import MEMORY_CELLS, ModelConfig
+from charlstm.dropout import Dropout
 
-# An LSTM's state is (h, c), each (L, B, H); a GRU's or RNN's is h alone.
-State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+# An LSTM's state is (h, c), each (L, B, H); a GRU's or RNN's is h alone; a custom cell's is a tuple of
+# (L, B, width) tensors, h first (see charlstm.cells.base).
+State = torch.Tensor | tuple[torch.Tensor, ...]
 
 _CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
-# Dropout masks are drawn as 16-bit random integers, four from each 64-bit draw.
-_MASK_BITS = 16
-
-
-class Dropout(nn.Module):
-    """Inverted dropout whose mask costs a quarter of a random draw per element.
-
-    ``nn.Dropout`` calls ``bernoulli_`` and ``torch.rand`` draws one float per element; on CPU both are
-    serial loops over the generator, 3-5% of a 2 x 512 training step per mask. Here each element keeps
-    its value when a 16-bit slice of a 64-bit random integer clears a threshold: dropout probability
-    ``round(p * 65536) / 65536`` (within 8e-6 of p) and survivors scaled by the exact inverse, so the
-    expected output is the input, as with nn.Dropout.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        return x * dropout_mask(x, self.p)
-
-
-def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
-    """0 with probability about ``p`` (see Dropout), else 1 / (1 - that probability); x's shape and dtype."""
-    levels = 1 << _MASK_BITS
-    dropped = min(round(p * levels), levels - 1)  # how many of the 65,536 values drop an element
-    count = x.numel()
-    draws = torch.empty(-(-count // 4), dtype=torch.int64, device=x.device).random_(-2**63, None)
-    keep = draws.view(torch.int16)[:count].view(x.shape) >= dropped - levels // 2
-    return keep.to(x.dtype).mul_(levels / (levels - dropped))
 
 
 # The one-layer functions behind nn.LSTM / nn.GRU / nn.RNN, by the module's ``mode``.
@@ -67,9 +37,15 @@ class CharRNN(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
-        self.core = _CORES[config.cell](
-            input_size=config.embedding_dim, hidden_size=config.hidden_size, num_layers=config.num_layers,
-            dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
+        self.fused = config.cell in _CORES
+        if self.fused:
+            self.core = _CORES[config.cell](
+                input_size=config.embedding_dim, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
+        else:
+            from charlstm.cells import build_core  # the custom cells, only when one is used
+
+            self.core = build_core(config)
         self.dropout = Dropout(config.dropout)
         # Tied weights share the embedding matrix (V, E) with the head; a projection bridges H != E.
         needs_projection = config.tie_weights and config.hidden_size != config.embedding_dim
@@ -77,7 +53,7 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(config.embedding_dim if config.tie_weights else config.hidden_size, config.vocab_size)
         if config.tie_weights:
             self.head.weight = self.embedding.weight
-        if config.cell == "lstm":
+        if config.cell in MEMORY_CELLS:
             if config.chrono_init:
                 self.set_chrono_biases(config.chrono_init)
             else:
@@ -85,6 +61,8 @@ class CharRNN(nn.Module):
 
     def set_forget_bias(self, value: float) -> None:
         """nn.LSTM packs gates (i, f, g, o) and has two bias vectors: their forget slices sum to ``value``."""
+        if not self.fused:
+            return self.core.set_forget_bias(value)
         hidden = self.config.hidden_size
         with torch.no_grad():
             for layer in range(self.config.num_layers):
@@ -94,6 +72,8 @@ class CharRNN(nn.Module):
     def set_chrono_biases(self, max_timescale: int) -> None:
         """Chrono initialisation: unit j starts with forget bias log(u_j), u_j ~ U(1, T-1), and input bias
         -log(u_j), so it keeps its cell for about u_j steps and writes little; long gaps stay learnable."""
+        if not self.fused:
+            return self.core.set_chrono_biases(max_timescale)
         hidden = self.config.hidden_size
         with torch.no_grad():
             for layer in range(self.config.num_layers):
@@ -105,7 +85,7 @@ class CharRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
-        if self.training and self.core.dropout > 0 and ids.device.type == "cpu":
+        if self.fused and self.training and self.core.dropout > 0 and ids.device.type == "cpu":
             return self._forward_by_layer(ids, state)
         output, state = self.core(self.embedding(ids), state)
         return self._head(self.dropout(output)), state
@@ -138,6 +118,9 @@ class CharRNN(nn.Module):
     def final(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, State]:
         """Right-padded rows of different lengths -> logits (B, V) after each row's own last character, and
         the state there. Rows never see their padding (packed sequences), so each is exact."""
+        if not self.fused:
+            _, state = self.core(self.embedding(ids), None, lengths)
+            return self._head(self.dropout(state[0][-1])), state
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         _, state = self.core(packed)
@@ -146,6 +129,8 @@ class CharRNN(nn.Module):
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         device = device or self.embedding.weight.device
+        if not self.fused:
+            return self.core.initial_state(batch_size, device)
         shape = (self.config.num_layers, batch_size, self.config.hidden_size)
         zeros = torch.zeros(shape, device=device)
         return (zeros, zeros.clone()) if self.config.cell == "lstm" else zeros
@@ -156,8 +141,8 @@ class CharRNN(nn.Module):
 
 
 def state_tensors(state: State) -> tuple[torch.Tensor, ...]:
-    """A state's tensors, (h, c) for an LSTM or (h,) for a GRU/RNN: with ``map_state`` the only code that
-    knows the two shapes."""
+    """A state's tensors, h first: (h, c) for an LSTM, (h,) for a GRU/RNN. With ``map_state`` the only
+    code that knows a state is a tensor or a tuple."""
     return state if isinstance(state, tuple) else (state,)
 
 

@@ -39,8 +39,12 @@ class Start:
 
 def fresh_start(corpus: Corpus, model_options: dict, train_options: dict) -> Start:
     config, notes = settled_config(TrainConfig(**train_options), corpus)
+    model_config = ModelConfig(vocab_size=len(corpus.vocab), **model_options)
+    if model_config.cell == "depth-gated" and model_config.num_layers == 1:
+        notes.append("depth-gated with one layer is a plain LSTM (the depth gate links a layer to the one "
+                     "below); use --num-layers 2 or more")
     seed_everything(config.seed)  # before the model draws its initial weights
-    model = CharRNN(ModelConfig(vocab_size=len(corpus.vocab), **model_options))
+    model = CharRNN(model_config)
     return Start(model, corpus.vocab, config, notes=notes)
 
 

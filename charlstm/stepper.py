@@ -9,7 +9,8 @@ W_ih + biases, computed once), each layer's step is one call of PyTorch's C++ ce
 ``CharRNN.forward`` up to float rounding (a test holds them to 1e-5).
 
 The state is a list of per-layer tensors (``StepState``); ``from_state``/``to_state`` convert to and from
-the model's own (L, B, H) layout, so a prompt can be read by the fused core and continued here.
+the model's own (L, B, H) layout, so a prompt can be read by the fused core and continued here. A custom
+cell (``charlstm.cells``) steps through its own ``step_parts`` on the same per-layer lists.
 """
 
 from __future__ import annotations
@@ -26,14 +27,23 @@ LSTM_GATES = ("input", "forget", "cell", "output")
 
 @dataclass
 class StepState:
-    """Per layer: the hidden state h (B, H) and, for an LSTM, the cell state c (B, H)."""
-    h: list[torch.Tensor]
-    c: list[torch.Tensor] | None
+    """``parts[k][layer]``: state tensor k of a layer, (B, width). Part 0 is the hidden state h; part 1,
+    where there is one, the cell state c (an LSTM's, or any cell's whose ``has_cell`` is set) or a
+    clockwork RNN's clock."""
+    parts: list[list[torch.Tensor]]
+    has_cell: bool = False
+
+    @property
+    def h(self) -> list[torch.Tensor]:
+        return self.parts[0]
+
+    @property
+    def c(self) -> list[torch.Tensor] | None:
+        return self.parts[1] if self.has_cell else None
 
     def expand(self, rows: int) -> "StepState":
         """A one-row state copied to ``rows`` rows (streams that share a prompt)."""
-        grow = lambda tensors: [t.expand(rows, -1).contiguous() for t in tensors]  # noqa: E731
-        return StepState(grow(self.h), None if self.c is None else grow(self.c))
+        return StepState([[t.expand(rows, -1).contiguous() for t in part] for part in self.parts], self.has_cell)
 
 
 # PyTorch's one-step cell functions (what nn.LSTMCell & co. call): each step of a layer is one call into
@@ -51,6 +61,15 @@ class Stepper:
         self.cell = config.cell
         self.num_layers = config.num_layers
         self.hidden = config.hidden_size
+        self.custom = None if model.fused else core
+        self.has_cell = config.cell == "lstm" or (self.custom is not None and self.custom.has_cell_state)
+        head = model.head.weight.detach().t()  # (E or H, V)
+        if model.projection is not None:
+            head = model.projection.weight.detach().t() @ head
+        self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
+        if self.custom is not None:
+            self.embedding = model.embedding.weight.detach()
+            return
         weight = lambda name, layer: getattr(core, f"{name}_l{layer}").detach()  # noqa: E731
         # Layer 0: every character's input projection and input bias, as one table row per character, fed
         # to the cell function as a per-row input bias with an empty input. Its hidden bias folds into the
@@ -63,27 +82,27 @@ class Stepper:
                         torch.zeros_like(input_bias) if fold_hidden_bias else weight("bias_hh", 0))]
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
-        head = model.head.weight.detach().t()  # (E or H, V)
-        if model.projection is not None:
-            head = model.projection.weight.detach().t() @ head
-        self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
 
     def initial_state(self, rows: int) -> StepState:
+        if self.custom is not None:
+            return self.from_state(self.custom.initial_state(rows, self.head.device))
         zeros = lambda: [self.table.new_zeros(rows, self.hidden) for _ in range(self.num_layers)]  # noqa: E731
-        return StepState(zeros(), zeros() if self.cell == "lstm" else None)
+        return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell)
 
     def from_state(self, state: State) -> StepState:
-        """The model's (L, B, H) state (or (h, c) pair) as a ``StepState``."""
-        layers = [[t.contiguous() for t in tensor] for tensor in state_tensors(state)]
-        return StepState(layers[0], layers[1] if len(layers) == 2 else None)
+        """The model's (L, B, width) state tensors as a ``StepState``."""
+        return StepState([[t.contiguous() for t in tensor] for tensor in state_tensors(state)], self.has_cell)
 
     def to_state(self, state: StepState) -> State:
-        h = torch.stack(state.h)
-        return (h, torch.stack(state.c)) if state.c is not None else h
+        tensors = tuple(torch.stack(part) for part in state.parts)
+        return tensors if len(tensors) > 1 else tensors[0]
 
     def step(self, ids: torch.Tensor, state: StepState, gates: list[dict] | None = None) -> torch.Tensor:
         """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, an LSTM appends one
         dict per layer of its gate activations (``LSTM_GATES`` -> (B, H)) to it."""
+        if self.custom is not None:
+            x = self.custom.step_parts(self.embedding[ids], state.parts, gates)
+            return torch.addmm(self.head_bias, x, self.head)
         if gates is not None:
             return self._step_with_gates(ids, state, gates)
         step = _CELL_STEPS[self.cell]

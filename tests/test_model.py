@@ -3,7 +3,8 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
-from charlstm.model import CharRNN, detach_state, dropout_mask
+from charlstm.dropout import dropout_mask
+from charlstm.model import CharRNN, detach_state
 from tests.conftest import tiny_model
 
 

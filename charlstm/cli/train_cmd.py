@@ -188,7 +188,8 @@ def train(
                                                        "shakespeare-10min (the best found for tiny-shakespeare "
                                                        "in 66 and 600 reference seconds); flags still win.",
                                                   rich_help_panel=RUN)] = None,
-    cell: Annotated[Optional[str], _model("cell", "Recurrent cell: lstm, gru or rnn.")] = None,
+    cell: Annotated[Optional[str], _model("cell", "Recurrent cell: lstm, gru, rnn (fused), or peephole, coupled, "
+                                               "depth-gated, clockwork (see the README's Cells).")] = None,
     num_layers: Annotated[Optional[int], _model("num_layers", "Stacked recurrent layers.")] = None,
     hidden_size: Annotated[Optional[int], _model("hidden_size", "Units per layer.")] = None,
     embedding_dim: Annotated[Optional[int], _model("embedding_dim", "Character embedding size.")] = None,
@@ -198,6 +199,8 @@ def train(
     chrono_init: Annotated[Optional[int], _model("chrono_init", "Chrono initialisation (Tallec & Ollivier 2018): "
                                                  "LSTM forget biases log(U(1, T-1)) for T = this value; 0 = off "
                                                  "(then --forget-bias applies).")] = None,
+    clockwork_modules: Annotated[Optional[int], _model("clockwork_modules", "Clockwork RNN: modules of units with "
+                                                       "periods 1, 2, 4, ... (at most 16).")] = None,
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from charlstm.config import MEMORY_CELLS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
@@ -42,11 +43,11 @@ class SuiteResult:
 
 
 def default_suites(model: CharRNN, payload: dict) -> list[str]:
-    """Memory suites for a model trained on the built-in memory corpus (units for an LSTM), otherwise the
-    context suite, which works on any text."""
+    """Memory suites for a model trained on the built-in memory corpus (units where the cell has a memory
+    cell), otherwise the context suite, which works on any text."""
     if (payload.get("corpus") or {}).get("name") != "memory":
         return ["context"]
-    return ["cue-swap", "forgetting"] + (["units"] if model.config.cell == "lstm" else [])
+    return ["cue-swap", "forgetting"] + (["units"] if model.config.cell in MEMORY_CELLS else [])
 
 
 def chosen_suites(model: CharRNN, payload: dict, options: SuiteOptions) -> list[str]:

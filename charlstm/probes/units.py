@@ -1,7 +1,8 @@
 """Which units carry the memory, and where the gates open and close.
 
-``trace`` re-runs an LSTM one step at a time on the sampler's ``Stepper`` (what the fused ``nn.LSTM``
-computes, gate by gate) and keeps every cell state c_t, output h_t and gate activation i, f, g, o.
+``trace`` re-runs a model with a memory cell (``lstm``, ``peephole``, ``coupled``, ``depth-gated``) one step
+at a time on the sampler's ``Stepper`` (for ``lstm``, what the fused ``nn.LSTM`` computes, gate by gate)
+and keeps every cell state c_t, output h_t and gate activation i, f, g, o (a coupled cell's i is 1 - f).
 
 ``memory_units`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
 state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from charlstm.config import MEMORY_CELLS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
@@ -46,8 +48,9 @@ def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
 def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
     """``trace`` of several texts at once, as rows of one batch (right-padded: a row's steps never depend
     on what follows its end, so each trace is the one it would have alone)."""
-    if model.config.cell != "lstm":
-        raise ProbeError(f"the units suite reads LSTM gates; this model is a {model.config.cell.upper()}")
+    if model.config.cell not in MEMORY_CELLS:
+        raise ProbeError(f"the units suite reads a memory cell's state and gates; a {model.config.cell} cell has "
+                         f"none (cells with one: {', '.join(MEMORY_CELLS)})")
     model.eval()
     device = model.embedding.weight.device
     ids, lengths = pad([context_ids(vocab, text) for text in texts])
