@@ -137,7 +137,8 @@ class CharRNN(nn.Module):
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """Trainable parameters (a clockwork RNN's masked-out recurrent weights are stored, not counted)."""
+        return sum(p.numel() for p in self.parameters()) - getattr(self.core, "unused_parameters", 0)
 
 
 def state_tensors(state: State) -> tuple[torch.Tensor, ...]:

@@ -69,6 +69,7 @@ class Stepper:
         self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
         if self.custom is not None:
             self.embedding = model.embedding.weight.detach()
+            self.recurrent = [tuple(w.detach() for w in self.custom.recurrent(layer)) for layer in range(self.num_layers)]
             return
         weight = lambda name, layer: getattr(core, f"{name}_l{layer}").detach()  # noqa: E731
         # Layer 0: every character's input projection and input bias, as one table row per character, fed
@@ -101,7 +102,7 @@ class Stepper:
         """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, an LSTM appends one
         dict per layer of its gate activations (``LSTM_GATES`` -> (B, H)) to it."""
         if self.custom is not None:
-            x = self.custom.step_parts(self.embedding[ids], state.parts, gates)
+            x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
             return torch.addmm(self.head_bias, x, self.head)
         if gates is not None:
             return self._step_with_gates(ids, state, gates)

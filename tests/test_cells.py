@@ -257,3 +257,10 @@ def test_every_cell_trains_resumes_exactly_samples_evaluates_and_probes(cell, me
     else:
         refused = runner.invoke(app, ["probe", "a", "--suite", "units"])
         assert refused.exit_code == 1 and f"a {cell} cell has none" in refused.stderr
+
+
+def test_a_clockwork_counts_only_the_weights_it_uses():
+    model = CharRNN(ModelConfig(vocab_size=5, cell="clockwork", num_layers=2, hidden_size=7, clockwork_modules=3))
+    stored = sum(p.numel() for p in model.parameters())
+    masked = sum(int((model.core.connections == 0).sum()) for _ in range(2))
+    assert model.num_parameters == stored - masked and masked == 2 * (2 * 3 + 2 * 3 + 2 * 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from charlstm.cells.base import StateTuple
+from charlstm.cells.base import StateTuple, recurrent
 from charlstm.cells.gated import GatedCore
 
 
@@ -25,7 +25,7 @@ class CoupledLSTM(GatedCore):
 
     def cell(self, layer, projected, state: StateTuple, weights, below):
         h, c = state
-        f, g, o = torch.addmm(projected, h, weights[0]).chunk(3, dim=1)
+        f, g, o = recurrent(projected, h, *weights).chunk(3, dim=1)
         f, g, o = torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = torch.lerp(g, c, f)  # f * c + (1 - f) * g in one operation
         h = o * torch.tanh(c)

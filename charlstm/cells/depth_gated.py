@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from charlstm.cells.base import StateTuple
+from charlstm.cells.base import StateTuple, both_layouts, recurrent
 from charlstm.cells.gated import GatedCore
 
 
@@ -32,17 +32,17 @@ class DepthGatedLSTM(GatedCore):
         return (4 + (layer > 0)) * self.hidden_size
 
     def recurrent(self, layer: int) -> tuple[torch.Tensor, ...]:
-        return (self.weight_hh[layer].t(),) + ((self.depth[layer - 1],) if layer else ())
+        return both_layouts(self.weight_hh[layer]) + ((self.depth[layer - 1],) if layer else ())
 
     def cell(self, layer, projected, state: StateTuple, weights, below):
         h, c = state
         hidden = self.hidden_size
-        i, f, g, o = torch.addmm(projected[:, :4 * hidden], h, weights[0]).chunk(4, dim=1)
+        i, f, g, o = recurrent(projected[:, :4 * hidden], h, weights[0], weights[1]).chunk(4, dim=1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         gates = {"input": i, "forget": f, "cell": g, "output": o}
         c_new = f * c + i * g
         if layer:
-            p_d, q_d = weights[1]
+            p_d, q_d = weights[2]
             c_below = below[1]
             d = torch.sigmoid(projected[:, 4 * hidden:] + p_d * c + q_d * c_below)
             c_new = c_new + d * c_below

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from charlstm.cells.base import CustomCore
+from charlstm.cells.base import CustomCore, both_layouts
 
 
 class GatedCore(CustomCore):
@@ -30,7 +30,7 @@ class GatedCore(CustomCore):
         return nn.functional.linear(x, self.weight_ih[layer], self.bias[layer])
 
     def recurrent(self, layer: int) -> tuple[torch.Tensor, ...]:
-        return (self.weight_hh[layer].t(),)
+        return both_layouts(self.weight_hh[layer])
 
     def gate_bias(self, layer: int, gate: str) -> torch.Tensor:
         start = self.gate_order.index(gate) * self.hidden_size

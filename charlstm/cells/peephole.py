@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from charlstm.cells.base import StateTuple
+from charlstm.cells.base import StateTuple, both_layouts, recurrent
 from charlstm.cells.gated import GatedCore
 
 
@@ -26,12 +26,12 @@ class PeepholeLSTM(GatedCore):
         self._uniform_()
 
     def recurrent(self, layer: int) -> tuple[torch.Tensor, ...]:
-        return self.weight_hh[layer].t(), self.peephole[layer]
+        return (*both_layouts(self.weight_hh[layer]), self.peephole[layer])
 
     def cell(self, layer, projected, state: StateTuple, weights, below):
         h, c = state
-        w_hh, (p_i, p_f, p_o) = weights
-        i, f, g, o = torch.addmm(projected, h, w_hh).chunk(4, dim=1)
+        w_t, w, (p_i, p_f, p_o) = weights
+        i, f, g, o = recurrent(projected, h, w_t, w).chunk(4, dim=1)
         i = torch.sigmoid(i + p_i * c)
         f = torch.sigmoid(f + p_f * c)
         g = torch.tanh(g)

@@ -1,0 +1,84 @@
+"""Training speed of every cell at the same parameter count, side by side with fused ``lstm`` in one run.
+
+Each cell gets the hidden size whose parameter count is nearest the default 2 x 512 LSTM's on the corpus
+(about 3.5 M on tiny-shakespeare; ``charlstm.compare.matched_sizes``), and trains with charlstm's trainer
+at the default batch (32 x 100), embedding 128 and dropout 0.2. The runs alternate over rounds (a
+different order each round) and the medians are compared. Goal (issue 10): every custom cell >= 0.5x
+fused ``lstm``.
+
+    python benchmarks/cells.py [--steps 5] [--rounds 2] [--threads N] [--cells lstm,peephole,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from charlstm.compare import matched_sizes, parse_cells
+from charlstm.config import CELLS, ModelConfig
+from charlstm.corpus import prepare_corpus
+from charlstm.train import Stepped, train
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+MODEL = {"num_layers": 2, "hidden_size": 512, "embedding_dim": 128, "dropout": 0.2}
+BATCH, SEQ, WARMUP = 32, 100, 2
+GOAL = 0.5
+
+
+def speed(corpus, model: dict, steps: int, workdir: Path) -> float:
+    """Characters/second between the end of warm-up and the last step (no evaluation in between)."""
+    marks: dict[int, float] = {}
+
+    def on_event(event):
+        if isinstance(event, Stepped):
+            marks[event.step] = time.perf_counter()
+
+    config = {"batch_size": BATCH, "seq_len": SEQ, "max_steps": WARMUP + steps, "eval_every": 10**9,
+              "sample_length": 0, "device": "cpu", "seed": 0}
+    train(corpus, workdir, model=model, config=config, overwrite=True, on_event=on_event)
+    return steps * BATCH * SEQ / (marks[WARMUP + steps] - marks[WARMUP])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, lstm first")
+    parser.add_argument("--corpus", default=str(SHAKESPEARE) if SHAKESPEARE.exists() else "builtin:memory")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cells = parse_cells(args.cells)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data")
+        plan = matched_sizes(cells, ModelConfig(vocab_size=len(corpus.vocab), cell=cells[0], **MODEL))
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads; corpus {corpus.name}; batch {BATCH} x seq {SEQ}; "
+              f"{args.steps} timed steps per run, {args.rounds} rounds")
+        results: dict[str, list[float]] = {cell: [] for cell in cells}
+        for round_ in range(args.rounds):
+            shift = round_ % len(plan)
+            for cell, hidden, _ in plan[shift:] + plan[:shift]:
+                model = {**MODEL, "cell": cell, "hidden_size": hidden, "clockwork_modules": min(8, hidden)}
+                results[cell].append(speed(corpus, model, args.steps, Path(tmp) / cell))
+    reference = statistics.median(results[cells[0]])
+    print(f"{'cell':<12} {'hidden':>6} {'parameters':>11} {'chars/s':>9} {'vs ' + cells[0]:>9}")
+    failed = []
+    for cell, hidden, parameters in plan:
+        rate = statistics.median(results[cell])
+        ratio = rate / reference
+        verdict = "" if cell == cells[0] else ("  PASS" if ratio >= GOAL else "  FAIL")
+        if verdict.strip() == "FAIL":
+            failed.append(cell)
+        print(f"{cell:<12} {hidden:>6} {parameters:>11,} {rate:>9,.0f} {ratio:>8.2f}x{verdict}")
+    print(f"goal: every cell >= {GOAL}x {cells[0]}: " + ("met" if not failed else f"not met ({', '.join(failed)})"))
+
+
+if __name__ == "__main__":
+    main()
