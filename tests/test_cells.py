@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from charlstm.cells import CUSTOM_CELLS
-from charlstm.cells.clockwork import ClockworkRNN, module_sizes
+from charlstm.cells.clockwork import module_sizes
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN
