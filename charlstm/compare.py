@@ -10,8 +10,9 @@ Measurements, all on text the model never trained on:
 * validation bits/char: the last evaluation on the held-out share of the corpus;
 * training characters/second: characters over time between consecutive steps, evaluation excluded
   (recorded in ``compare.json`` so a reused run keeps the speed it was measured at);
-* on the built-in memory corpus: the cue-swap memory span (unseen filler: words and sentence shapes the
-  corpus never uses) and the forgetting probe's accuracy 100 characters after a change of subject.
+* on the built-in memory corpus: the cue-swap memory span and accuracy 100 characters after the cue
+  (unseen filler: words and sentence shapes the corpus never uses), and the forgetting probe's accuracy
+  100 characters after a change of subject.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from charlstm.units import bits_per_char
 TOLERANCE = 0.05
 RESULTS = "compare.json"
 MEMORY_DISTANCES = (0, 25, 50, 100, 200, 400)
-FORGETTING_DISTANCE = 100
+AT_DISTANCE = 100
 
 
 @dataclass
@@ -50,6 +51,7 @@ class CompareRow:
     val_bpc: float | None = None
     chars_per_sec: float | None = None
     memory_span: int | None = None           # built-in memory corpus only
+    cue_swap_100: float | None = None        # likewise: cue-swap accuracy 100 characters after the cue
     forgetting_100: float | None = None      # likewise
     run_dir: str = ""
     reason: str = ""                         # why its training stopped
@@ -164,7 +166,7 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
             rows.append(row)
             break
         if corpus.name == "memory":
-            row.memory_span, row.forgetting_100 = memory_scores(run_dir)
+            row.memory_span, row.cue_swap_100, row.forgetting_100 = memory_scores(run_dir)
         rows.append(row)
         saved[cell] = asdict(row)
         write_text_atomically(results_path, json.dumps(saved, indent=2) + "\n")
@@ -173,16 +175,17 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
     return rows
 
 
-def memory_scores(run_dir: Path) -> tuple[int | None, float]:
-    """Cue-swap memory span and forgetting accuracy at 100 characters, on unseen filler."""
+def memory_scores(run_dir: Path) -> tuple[int | None, float, float]:
+    """Cue-swap memory span and accuracy at 100 characters, and forgetting accuracy at 100 characters, on
+    unseen filler."""
     from charlstm.probes import cue_swap, forgetting
 
     model, vocab, _, _ = load_model(run_dir / LAST)
     probe = cue_swap.language_probe(distances=MEMORY_DISTANCES, filler=cue_swap.unseen_filler)
-    span = cue_swap.run_cue_swap(model, vocab, probe).memory_span
-    rows = forgetting.run_forgetting(model, vocab, distances=(FORGETTING_DISTANCE,),
+    report = cue_swap.run_cue_swap(model, vocab, probe)
+    rows = forgetting.run_forgetting(model, vocab, distances=(AT_DISTANCE,),
                                      filler=cue_swap.unseen_filler).rows
-    return span, rows[0].accuracy_after
+    return report.memory_span, report.accuracy_by_distance[AT_DISTANCE], rows[0].accuracy_after
 
 
 def _read_results(path: Path) -> dict:

@@ -81,7 +81,7 @@ def test_compare_on_the_memory_corpus_measures_memory(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [row["cell"] for row in rows] == ["lstm", "rnn"]
-    assert all(0 <= row["forgetting_100"] <= 1 for row in rows)
+    assert all(0 <= row["forgetting_100"] <= 1 and 0 <= row["cue_swap_100"] <= 1 for row in rows)
     assert (tmp_path / "checkpoints" / "compare-memory" / "rnn" / "last.pt").exists()
     assert "cells at the same parameter budget" in result.stderr  # the table, on stderr as ever
 

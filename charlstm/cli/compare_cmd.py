@@ -52,8 +52,8 @@ def compare(
     Hidden sizes are chosen so every cell's parameter count is within 5% of the first cell's. Runs go to
     **--out**/CELL; a finished run is reused and an interrupted one resumed, so a comparison can be
     stopped (Ctrl-C) and continued by running the same command again. Validation bits/char is measured on
-    the held-out share of the corpus; on the built-in memory corpus, the cue-swap memory span and the
-    forgetting accuracy at 100 characters, on filler the corpus never uses.
+    the held-out share of the corpus; on the built-in memory corpus, the cue-swap memory span, and the
+    cue-swap and forgetting accuracies at 100 characters, on filler the corpus never uses.
 
     **Examples**
 
@@ -112,7 +112,7 @@ def render_table(rows, memory: bool) -> None:
                   title_justify="left")
     columns = ["cell", "parameters", "hidden", "steps", "val bits/char", "train chars/s"]
     if memory:
-        columns += ["memory span", "forgetting@100"]
+        columns += ["memory span", "cue-swap@100", "forgetting@100"]
     for column in columns:
         table.add_column(column, justify="left" if column == "cell" else "right")
     for row in rows:
@@ -121,6 +121,6 @@ def render_table(rows, memory: bool) -> None:
                  f"{row.chars_per_sec:,.0f}" if row.chars_per_sec else "-"]
         if memory:
             cells += [str(row.memory_span) if row.memory_span is not None else "none",
-                      f"{row.forgetting_100:.0%}" if row.forgetting_100 is not None else "-"]
+                      *(f"{value:.0%}" if value is not None else "-" for value in (row.cue_swap_100, row.forgetting_100))]
         table.add_row(*cells)
     console.print(table)
