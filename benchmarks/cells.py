@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from charlstm.compare import matched_sizes, parse_cells
+from charlstm.compare import matched_sizes, model_options, parse_cells
 from charlstm.config import CELLS, ModelConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.train import Stepped, train
@@ -57,7 +57,8 @@ def main() -> None:
     cells = parse_cells(args.cells)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data")
-        plan = matched_sizes(cells, ModelConfig(vocab_size=len(corpus.vocab), cell=cells[0], **MODEL))
+        base = ModelConfig(vocab_size=len(corpus.vocab), cell=cells[0], **MODEL)
+        plan = matched_sizes(cells, base)
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; corpus {corpus.name}; batch {BATCH} x seq {SEQ}; "
               f"{args.steps} timed steps per run, {args.rounds} rounds")
@@ -65,7 +66,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             shift = round_ % len(plan)
             for cell, hidden, _ in plan[shift:] + plan[:shift]:
-                model = {**MODEL, "cell": cell, "hidden_size": hidden, "clockwork_modules": min(8, hidden)}
+                model = model_options(base, cell, hidden)
                 results[cell].append(speed(corpus, model, args.steps, Path(tmp) / cell))
     reference = statistics.median(results[cells[0]])
     print(f"{'cell':<12} {'hidden':>6} {'parameters':>11} {'chars/s':>9} {'vs ' + cells[0]:>9}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -86,9 +85,9 @@ def matched_sizes(cells: list[str], base: ModelConfig) -> list[tuple[str, int, i
                 low = middle + 1
             else:
                 high = middle
-        candidates = [size for size in (low - 1, low) if size >= 1 and _fits(base, cell, size)]
-        hidden = min(candidates, key=lambda size: abs(count_parameters(_sized(base, cell, size)) - target))
-        count = count_parameters(_sized(base, cell, hidden))
+        counts = {size: count_parameters(_sized(base, cell, size)) for size in (low - 1, low) if size >= 1}
+        hidden = min(counts, key=lambda size: abs(counts[size] - target))
+        count = counts[hidden]
         if abs(count - target) > TOLERANCE * target:
             raise ConfigError(f"{cell}: no hidden size gives {target:,} parameters within 5% (closest: {count:,} "
                               f"at {hidden}); try a larger --hidden-size")
@@ -101,12 +100,11 @@ def _sized(base: ModelConfig, cell: str, hidden: int) -> ModelConfig:
                    clockwork_modules=min(base.clockwork_modules, hidden))
 
 
-def _fits(base: ModelConfig, cell: str, hidden: int) -> bool:
-    try:
-        _sized(base, cell, hidden)
-    except ConfigError:
-        return False
-    return True
+def model_options(base: ModelConfig, cell: str, hidden: int) -> dict[str, Any]:
+    """``train``'s model options for ``cell`` at ``hidden`` units, everything else as in ``base``."""
+    options = _sized(base, cell, hidden).to_dict()
+    del options["vocab_size"]  # the corpus sets it
+    return options
 
 
 class _Speed:
@@ -120,11 +118,10 @@ class _Speed:
         if isinstance(event, Evaluated):
             self.last = None
         elif isinstance(event, Stepped):
-            now = time.perf_counter()
             if self.last is not None:
                 self.chars += event.chars_seen - self.last[0]
-                self.seconds += now - self.last[1]
-            self.last = (event.chars_seen, now)
+                self.seconds += event.elapsed - self.last[1]
+            self.last = (event.chars_seen, event.elapsed)
 
     @property
     def rate(self) -> float | None:
@@ -133,10 +130,9 @@ class _Speed:
 
 def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict | None = None,
             config: dict | None = None, on_event: Callable[[str, Event], Any] | None = None,
-            on_row: Callable[[CompareRow], Any] | None = None,
             stop_event: threading.Event | None = None) -> list[CompareRow]:
     """Train and measure each cell (see the module docstring); returns one row per cell, in order.
-    ``on_event(cell, event)`` sees every training event; ``on_row`` each row as it is measured."""
+    ``on_event(cell, event)`` sees every training event."""
     out_dir = Path(out_dir)
     base = ModelConfig(vocab_size=len(corpus.vocab), **{**(model or {}), "cell": cells[0]})
     plan = matched_sizes(cells, base)
@@ -152,10 +148,9 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
             if on_event is not None:
                 on_event(cell, event)
 
-        cell_model = {**(model or {}), "cell": cell, "hidden_size": hidden,
-                      "clockwork_modules": min(base.clockwork_modules, hidden)}
         resume = (run_dir / LAST).exists()
-        finished = train(corpus, run_dir, model=None if resume else cell_model, config=config, resume=resume,
+        finished = train(corpus, run_dir, model=None if resume else model_options(base, cell, hidden),
+                         config=config, resume=resume,
                          on_event=events, stop_event=stop_event)
         previous = saved.get(cell) or {}
         row = CompareRow(cell=cell, parameters=parameters, hidden_size=hidden, steps=finished.step,
@@ -170,8 +165,6 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
         rows.append(row)
         saved[cell] = asdict(row)
         write_text_atomically(results_path, json.dumps(saved, indent=2) + "\n")
-        if on_row is not None:
-            on_row(row)
     return rows
 
 

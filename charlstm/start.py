@@ -77,12 +77,10 @@ def fine_tuned_start(corpus: Corpus, init_from: Path, model_options: dict, train
     """Another run's weights, its vocabulary extended by the corpus's new characters, a fresh optimizer."""
     source = load_checkpoint(init_from)
     with unusable(init_from, "damaged checkpoint", MALFORMED):
-        saved_model = dict(source["model_config"])
         old_vocab = Vocab(source["vocab"])
-        ModelConfig.from_dict(saved_model)
+        vocab = old_vocab.union(corpus.vocab)
+        model_config = ModelConfig.from_dict({**source["model_config"], "vocab_size": len(vocab)})
     config, notes = settled_config(TrainConfig(**train_options), corpus)
-    vocab = old_vocab.union(corpus.vocab)
-    model_config = ModelConfig.from_dict({**saved_model, "vocab_size": len(vocab)})
     seed_everything(config.seed)
     model = CharRNN(model_config)
     with unusable(init_from, "damaged checkpoint: weights do not fit the model", MISFIT):

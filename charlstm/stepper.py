@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlstm.config import MEMORY_CELLS
 from charlstm.model import CharRNN, State, state_tensors
 
 # An LSTM's gates as nn.LSTM packs them: input i, forget f, cell candidate g, output o.
@@ -28,8 +29,8 @@ LSTM_GATES = ("input", "forget", "cell", "output")
 @dataclass
 class StepState:
     """``parts[k][layer]``: state tensor k of a layer, (B, width). Part 0 is the hidden state h; part 1,
-    where there is one, the cell state c (an LSTM's, or any cell's whose ``has_cell`` is set) or a
-    clockwork RNN's clock."""
+    where there is one, the cell state c (``has_cell``: a cell of ``MEMORY_CELLS``) or a clockwork RNN's
+    clock."""
     parts: list[list[torch.Tensor]]
     has_cell: bool = False
 
@@ -62,7 +63,7 @@ class Stepper:
         self.num_layers = config.num_layers
         self.hidden = config.hidden_size
         self.custom = None if model.fused else core
-        self.has_cell = config.cell == "lstm" or (self.custom is not None and self.custom.has_cell_state)
+        self.has_cell = config.cell in MEMORY_CELLS
         head = model.head.weight.detach().t()  # (E or H, V)
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head

@@ -19,6 +19,7 @@ cell wherever it runs a fused one:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -59,8 +60,6 @@ def both_layouts(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class CustomCore(nn.Module):
     # Names of the gate activations ``cell`` returns (shared by every layer; a layer may add its own).
     gate_names: tuple[str, ...] = ()
-    # Whether the state's second tensor is a memory cell (what the units suite reads).
-    has_cell_state = True
     # Whether a layer reads the state the layer below reached at the same time step (depth-gated).
     uses_below = False
 
@@ -110,22 +109,29 @@ class CustomCore(nn.Module):
                 inputs = self.dropout(inputs)
             # unbind, not projected[t]: indexing would make backward zero-fill a whole (T, B, G) gradient per step.
             projected = self.project(layer, inputs).unbind(0)
-            weights = self.recurrent(layer)
             own = tuple(part[layer] for part in state)
-            outputs, states = [], []
-            for t in range(steps):
-                below = below_states[t] if below_states is not None else None
-                h, new, _ = self.cell(layer, projected[t], own, weights, below)
-                if valid is not None:  # padding after a row's end leaves its state as it was
-                    new = tuple(torch.where(valid[t], n, o) for n, o in zip(new, own))
-                own = new
-                outputs.append(h)
-                if self.uses_below:
-                    states.append(new)
+            outputs, own, below_states = self.run_layer(layer, projected, own, below_states, valid)
             inputs = torch.stack(outputs)
-            below_states = states if self.uses_below else None
             finals.append(own)
         return inputs.transpose(0, 1), tuple(torch.stack(parts) for parts in zip(*finals))
+
+    def run_layer(self, layer: int, projected: Sequence[torch.Tensor], own: StateTuple,
+                  below_states: list[StateTuple] | None, valid: torch.Tensor | None
+                  ) -> tuple[list[torch.Tensor], StateTuple, list[StateTuple] | None]:
+        """One layer over a window: (output per step, final state, the state per step where the layer above
+        reads it). ``valid`` (T, B, 1) marks the steps inside each row, for right-padded batches."""
+        weights = self.recurrent(layer)
+        outputs, states = [], []
+        for t, step_input in enumerate(projected):
+            below = below_states[t] if below_states is not None else None
+            h, new, _ = self.cell(layer, step_input, own, weights, below)
+            if valid is not None:  # padding after a row's end leaves its state as it was
+                new = tuple(torch.where(valid[t], n, o) for n, o in zip(new, own))
+            own = new
+            outputs.append(h)
+            if self.uses_below:
+                states.append(new)
+        return outputs, own, states if self.uses_below else None
 
     def step_parts(self, x: torch.Tensor, parts: list[list[torch.Tensor]], gates: list[dict] | None = None,
                    weights: list[tuple[torch.Tensor, ...]] | None = None) -> torch.Tensor:

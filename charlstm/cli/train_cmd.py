@@ -90,11 +90,12 @@ class TrainView:
         self.logged = time.monotonic()
 
     def stepped(self, e) -> None:
-        status = (f"step {e.step} loss {e.loss:.3f} ({bits_per_char(e.loss):.2f} bpc) "
-                  f"{self.speed(e.chars_seen, e.elapsed) / 1000:.1f}k chars/s")
+        rate = self.speed(e.chars_seen, e.elapsed)  # every step, so the meter's window stays current
+        status = lambda: (f"step {e.step} loss {e.loss:.3f} ({bits_per_char(e.loss):.2f} bpc) "  # noqa: E731
+                          f"{rate / 1000:.1f}k chars/s")  # formatted only when shown
         if self.bar is None:
             if time.monotonic() - self.logged >= LOG_EVERY:
-                console.print(f"{e.progress:4.0%} {status}")
+                console.print(f"{e.progress:4.0%} {status()}")
                 self.logged = time.monotonic()
             return
         position = int(e.progress * 1000)
@@ -102,7 +103,7 @@ class TrainView:
             self.bar.update(position - self.done)
             self.done = position
         if e.step % 5 == 0 or e.step < 5:
-            self.bar.set_postfix_str(status, refresh=False)
+            self.bar.set_postfix_str(status(), refresh=False)
 
     def evaluated(self, e) -> None:
         from tqdm import tqdm

@@ -29,7 +29,6 @@ from charlstm.stepper import LSTM_GATES, Stepper
 from charlstm.vocab import Vocab
 
 
-
 @dataclass
 class Trace:
     text: str
