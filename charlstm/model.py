@@ -87,7 +87,12 @@ class CharRNN(nn.Module):
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
         if self.fused and self.training and self.core.dropout > 0 and ids.device.type == "cpu":
             return self._forward_by_layer(ids, state)
-        output, state = self.core(self.embedding(ids), state)
+        return self.from_embeddings(self.embedding(ids), state)
+
+    def from_embeddings(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """``forward`` from the embedded characters x (B, T, E) on: what a gradient with respect to the
+        input vectors (saliency) is taken through."""
+        output, state = self.core(x, state)
         return self._head(self.dropout(output)), state
 
     def _head(self, output: torch.Tensor) -> torch.Tensor:
