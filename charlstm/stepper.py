@@ -24,6 +24,8 @@ from charlstm.model import CharRNN, State, state_tensors
 
 # An LSTM's gates as nn.LSTM packs them: input i, forget f, cell candidate g, output o.
 LSTM_GATES = ("input", "forget", "cell", "output")
+# A GRU's, as nn.GRU packs them: reset r, update z, candidate n.
+GRU_GATES = ("reset", "update", "candidate")
 
 
 @dataclass
@@ -100,8 +102,9 @@ class Stepper:
         return tensors if len(tensors) > 1 else tensors[0]
 
     def step(self, ids: torch.Tensor, state: StepState, gates: list[dict] | None = None) -> torch.Tensor:
-        """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, an LSTM appends one
-        dict per layer of its gate activations (``LSTM_GATES`` -> (B, H)) to it."""
+        """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, one dict per layer of
+        the gate activations (name -> (B, H): ``LSTM_GATES``, ``GRU_GATES`` or a custom cell's own) is
+        appended to it."""
         if self.custom is not None:
             x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
             return torch.addmm(self.head_bias, x, self.head)
@@ -120,14 +123,20 @@ class Stepper:
         return torch.addmm(self.head_bias, x, self.head)
 
     def _step_with_gates(self, ids: torch.Tensor, state: StepState, gates: list[dict]) -> torch.Tensor:
-        """``step`` written out gate by gate, keeping every gate (the units suite's trace)."""
-        if self.cell != "lstm":
-            raise ValueError(f"gate activations are read from an LSTM, not a {self.cell.upper()}")
+        """``step`` written out gate by gate, keeping every gate (what probes and the report trace). A plain
+        RNN has no gates: it appends an empty dict per layer."""
+        if self.cell == "rnn":
+            gates += [{} for _ in range(self.num_layers)]
+            return self.step(ids, state)
         x = None
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
             hidden = torch.addmm(b_hh, state.h[layer], w_hh.t())
-            pre = hidden + (self.table[ids] if layer == 0 else torch.addmm(b_ih, x, w_ih.t()))
-            x = state.h[layer] = self._lstm(pre, state.c, layer, gates)
+            projected = self.table[ids] if layer == 0 else torch.addmm(b_ih, x, w_ih.t())
+            if self.cell == "lstm":
+                x = self._lstm(hidden + projected, state.c, layer, gates)
+            else:
+                x = self._gru(projected, hidden, state.h[layer], gates)
+            state.h[layer] = x
         return torch.addmm(self.head_bias, x, self.head)
 
     @staticmethod
@@ -137,3 +146,13 @@ class Stepper:
         c = cells[layer] = f * cells[layer] + i * g
         gates.append(dict(zip(LSTM_GATES, (i, f, g, o))))
         return o * torch.tanh(c)
+
+    @staticmethod
+    def _gru(projected: torch.Tensor, hidden: torch.Tensor, h: torch.Tensor, gates: list[dict]) -> torch.Tensor:
+        """nn.GRU's step (gates packed r, z, n): the reset gate scales the hidden part, bias included."""
+        x_r, x_z, x_n = projected.chunk(3, dim=1)
+        h_r, h_z, h_n = hidden.chunk(3, dim=1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        gates.append(dict(zip(GRU_GATES, (r, z, n))))
+        return (1 - z) * n + z * h

@@ -294,7 +294,7 @@ def test_probe_command_errors(memory_run, args, message):
 
 
 def test_cell_trace_reproduces_the_fused_lstm():
-    from charlstm.probes.units import trace
+    from charlstm.probes.trace import trace
 
     vocab = Vocab.from_text("abc .")
     model = tiny_model(len(vocab), num_layers=2, forget_bias=1.0)
@@ -309,7 +309,7 @@ def test_cell_trace_reproduces_the_fused_lstm():
 
 
 def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone():
-    from charlstm.probes.units import trace, traces
+    from charlstm.probes.trace import trace, traces
 
     vocab = Vocab.from_text("abc .")
     model = tiny_model(len(vocab), num_layers=2)

@@ -1,10 +1,7 @@
 """Which units carry the memory, and where the gates open and close.
 
-``trace`` re-runs a model with a memory cell (``lstm``, ``peephole``, ``coupled``, ``depth-gated``) one step
-at a time on the sampler's ``Stepper`` (for ``lstm``, what the fused ``nn.LSTM`` computes, gate by gate)
-and keeps every cell state c_t, output h_t and gate activation i, f, g, o (a coupled cell's i is 1 - f).
-
-``memory_units`` uses it on the cue-swap contexts: the same filler after each cue, so a unit whose cell
+``memory_units`` traces (``charlstm.probes.trace``) a model with a memory cell (``lstm``, ``peephole``,
+``coupled``, ``depth-gated``) on the cue-swap contexts: the same filler after each cue, so a unit whose cell
 state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
 score is the share of that unit's variance explained by the cue (eta squared, 0..1). For the best unit
 it returns the whole trace of c_t for each cue and the forget gate along the way: Olah's conveyor belt,
@@ -14,7 +11,6 @@ measured.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -23,52 +19,8 @@ from charlstm.config import MEMORY_CELLS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.cue_swap import CueSwapProbe, context, warmed_up
-from charlstm.probes.scoring import pad
-from charlstm.sample import context_ids
-from charlstm.stepper import LSTM_GATES, Stepper
+from charlstm.probes.trace import traces
 from charlstm.vocab import Vocab
-
-
-@dataclass
-class Trace:
-    text: str
-    cell: torch.Tensor                            # (T, L, H) cell state after each character
-    hidden: torch.Tensor                          # (T, L, H) output after each character
-    gates: dict[str, torch.Tensor] = field(default_factory=dict)   # name -> (T, L, H)
-
-
-def trace(model: CharRNN, vocab: Vocab, text: str) -> Trace:
-    """Step an LSTM through ``text`` after the start character sampling feeds (``sample.START_CHARS``),
-    keeping every gate (eval mode: no dropout); the start character itself is not part of the trace."""
-    return traces(model, vocab, [text])[0]
-
-
-@torch.no_grad()
-def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
-    """``trace`` of several texts at once, as rows of one batch (right-padded: a row's steps never depend
-    on what follows its end, so each trace is the one it would have alone)."""
-    if model.config.cell not in MEMORY_CELLS:
-        raise ProbeError(f"the units suite reads a memory cell's state and gates; a {model.config.cell} cell has "
-                         f"none (cells with one: {', '.join(MEMORY_CELLS)})")
-    model.eval()
-    device = model.embedding.weight.device
-    ids, lengths = pad([context_ids(vocab, text) for text in texts])
-    stepper = Stepper(model)
-    state = stepper.initial_state(len(texts))
-    cells, hiddens, gates = [], [], {name: [] for name in LSTM_GATES}
-    for column in ids.t().to(device):
-        layers: list[dict] = []
-        stepper.step(column, state, layers)
-        cells.append(torch.stack(state.c, dim=1))       # (B, L, H)
-        hiddens.append(torch.stack(state.h, dim=1))
-        for name in LSTM_GATES:
-            gates[name].append(torch.stack([layer[name] for layer in layers], dim=1))
-    cell, hidden = torch.stack(cells, dim=1).cpu(), torch.stack(hiddens, dim=1).cpu()    # (B, T, L, H)
-    gate = {name: torch.stack(values, dim=1).cpu() for name, values in gates.items()}
-    # Step 0 read the start character, which is not part of the trace.
-    return [Trace(text=text, cell=cell[row, 1:length], hidden=hidden[row, 1:length],
-                  gates={name: values[row, 1:length] for name, values in gate.items()})
-            for row, (text, length) in enumerate(zip(texts, lengths.tolist()))]
 
 
 @dataclass
@@ -100,6 +52,9 @@ def memory_units(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
                  top: int = 8) -> UnitsReport:
     """Rank units by how much of their cell state at the question, d characters later, the cue determines
     (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
+    if model.config.cell not in MEMORY_CELLS:
+        raise ProbeError(f"the units suite reads a memory cell's state and gates; a {model.config.cell} cell has "
+                         f"none (cells with one: {', '.join(MEMORY_CELLS)})")
     probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     finals, labels, forget_means, first = [], [], [], {}
