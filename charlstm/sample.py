@@ -4,7 +4,8 @@ The prompt text is fed once (by the fused core) and the state carried, so each n
 step of the network, taken by the fast ``Stepper``, not a re-run of everything so far. Many samples run
 as rows of one batch. Each stream draws from its own generator seeded by its seed, by inverse-CDF
 sampling of a pre-drawn uniform: the same seed gives the same text whether the stream runs alone or in a
-batch, and sampling never disturbs the global random stream (training relies on it).
+batch, and sampling never disturbs the global random stream (training relies on it). A ``Clamp`` holds one
+unit at a value while the text is read and generated, to see what the unit does to the text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
 from charlstm.model import CharRNN
 from charlstm.runtime import generator_for
@@ -31,11 +33,69 @@ MAX_ROWS = 256
 
 
 @dataclass(frozen=True)
+class Clamp:
+    """Hold unit ``unit`` of layer ``layer`` (both from 0) at ``value``, as Radford et al. (2017) steered
+    reviews by writing their sentiment unit: the unit's cell state c in a cell that has one
+    (``MEMORY_CELLS``), its hidden state h in one that has not (gru, rnn, clockwork). It is written after
+    every step, so each following step reads it (the step's own output was computed before the write)."""
+    layer: int
+    unit: int
+    value: float
+
+    def __str__(self) -> str:
+        return f"layer {self.layer} unit {self.unit} at {self.value:+.2f}"
+
+
+CLAMP_FORM = "LAYER:UNIT=VALUE, e.g. 0:42=0.8"
+
+
+def parse_clamp(spec: str) -> Clamp:
+    """``"1:42=0.8"`` -> ``Clamp(1, 42, 0.8)``; anything else is a ConfigError that says what was expected."""
+    where, equals, value = spec.partition("=")
+    layer, colon, unit = where.partition(":")
+    if not (equals and colon):
+        raise ConfigError(f"--clamp takes {CLAMP_FORM}, not {spec!r}")
+    numbers = []
+    for name, text in (("layer", layer), ("unit", unit)):
+        if not text.strip().isdecimal():
+            raise ConfigError(f"--clamp {spec!r}: the {name} must be a whole number >= 0, not {text!r}")
+        numbers.append(int(text))
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConfigError(f"--clamp {spec!r}: the value must be a finite number, not {value!r}")
+    return Clamp(*numbers, number)
+
+
+def check_clamps(clamps: Sequence[Clamp], config: ModelConfig) -> None:
+    """Refuse a clamp the model has no unit for (the limits go in the message)."""
+    for clamp in clamps:
+        if clamp.layer >= config.num_layers or clamp.unit >= config.hidden_size:
+            layers = f"{config.num_layers} layer{'s' if config.num_layers > 1 else ''}"
+            raise ConfigError(f"--clamp {clamp.layer}:{clamp.unit}: no such unit: this model has {layers} of "
+                              f"{config.hidden_size} units, so LAYER is 0 to {config.num_layers - 1} and UNIT "
+                              f"0 to {config.hidden_size - 1}")
+
+
+def clamp_state(state: StepState, clamps: Sequence[Clamp]) -> None:
+    """Write every clamp's value into ``state`` (its c, or h where there is no c). Out of place, so a tensor
+    the state shares (a prompt's state expanded to many rows, the fused core's output) is never changed."""
+    part = state.parts[1] if state.has_cell else state.parts[0]
+    for clamp in clamps:
+        index = torch.tensor([clamp.unit], device=part[clamp.layer].device)
+        part[clamp.layer] = part[clamp.layer].index_fill(1, index, clamp.value)
+
+
+@dataclass(frozen=True)
 class SamplingOptions:
     temperature: float = 0.8
     top_k: int | None = None
     top_p: float | None = None
     greedy: bool = False
+    # Units held at a value after every step, while the prompt is read and while sampling.
+    clamps: tuple[Clamp, ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
@@ -45,6 +105,10 @@ class SamplingOptions:
             raise ConfigError(f"--top-k must be at least 1, not {self.top_k}")
         if self.top_p is not None and not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
             raise ConfigError(f"--top-p must be in (0, 1], not {self.top_p}")
+        units = [(clamp.layer, clamp.unit) for clamp in self.clamps]
+        twice = sorted({unit for unit in units if units.count(unit) > 1})
+        if twice:
+            raise ConfigError(f"--clamp names layer {twice[0][0]} unit {twice[0][1]} twice: give it one value")
 
 
 def next_char_probs(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
@@ -112,10 +176,12 @@ class Streams:
     """Streams of text that continue from call to call: ``read`` text into them, draw the ``next``
     character of each. They share what they read, so a prompt is read once (by the fused core, then the
     state is copied to every stream), and each draws from its own seed's generator: stream ``i`` gives the
-    same text as a single stream with seed ``seeds[i]``. The state is kept until ``reset``."""
+    same text as a single stream with seed ``seeds[i]``. The state is kept until ``reset``. The options'
+    clamps are written into the state after every step, read or drawn."""
 
     def __init__(self, model: CharRNN, vocab: Vocab, options: SamplingOptions = SamplingOptions(),
                  seeds: Sequence[int] = (0,)):
+        check_clamps(options.clamps, model.config)
         self.model, self.vocab, self.options = model.eval(), vocab, options
         self.device = next(model.parameters()).device
         self.stepper = Stepper(model)
@@ -136,6 +202,8 @@ class Streams:
     @torch.inference_mode()
     def read(self, text: str) -> None:
         """Feed ``text`` to every stream (after the start character, when the state is fresh)."""
+        if self.options.clamps:
+            return self._read_clamped(text)
         if self.state is None:
             logits, state = self.model(context_ids(self.vocab, text).view(1, -1).to(self.device))
             self.state = self.stepper.from_state(state).expand(self.rows)
@@ -145,6 +213,21 @@ class Streams:
             logits, state = self.model(ids, self.stepper.to_state(self.state))
             self.state, self.logits = self.stepper.from_state(state), logits[:, -1]
 
+    def _read_clamped(self, text: str) -> None:
+        """``read`` with clamps: the fused core reads a text in one call, with no way to write a unit
+        between its steps, so the text is stepped one character at a time and clamped after each."""
+        fresh = self.state is None
+        if not (fresh or text):
+            return
+        ids = context_ids(self.vocab, text) if fresh else self.vocab.encode(text)
+        state, rows = (self.stepper.initial_state(1), 1) if fresh else (self.state, self.rows)
+        for char in ids.tolist():
+            logits = self.stepper.step(torch.full((rows,), char, device=self.device), state)
+            clamp_state(state, self.options.clamps)
+        if fresh:
+            state, logits = state.expand(self.rows), logits.expand(self.rows, -1)
+        self.state, self.logits = state, logits
+
     @torch.inference_mode()
     def next(self) -> torch.Tensor:
         """Draw each stream's next character id, (rows,), and feed it to the stream."""
@@ -152,6 +235,8 @@ class Streams:
             self.read("")
         ids = draw(self.logits, self.options, self.uniforms)
         self.logits = self.stepper.step(ids, self.state)
+        if self.options.clamps:
+            clamp_state(self.state, self.options.clamps)
         return ids
 
 

@@ -31,6 +31,11 @@ def sample(
     interactive: Annotated[bool, typer.Option(
         "--interactive", "-i", help="A prompt loop: each line you type is read and continued; /reset, /temp, "
                                     "/length, /seed; Ctrl-D leaves.")] = False,
+    clamp: Annotated[Optional[list[str]], typer.Option(
+        metavar="LAYER:UNIT=VALUE",
+        help="Hold a unit at VALUE after every step, while the prompt is read and while sampling: its cell "
+             "state, or its hidden state in a cell without one (gru, rnn, clockwork). Layers and units count "
+             "from 0; `charlstm probe --suite units` finds units that carry a cue. Repeatable.")] = None,
     as_json: Annotated[bool, json_option("One line per sample (seed, prompt, text)")] = False,
     device: DeviceOption = "auto",
 ) -> None:
@@ -46,18 +51,26 @@ def sample(
         charlstm sample run/best.pt --top-p 0.9 --seed 7 --num-samples 3 > samples.txt
         charlstm sample --greedy --prompt "I grew up in France. "
         charlstm sample pretrained:memory-lstm --interactive --length 80
+        charlstm sample pretrained:memory-lstm --prompt "I grew up in Spain. I speak fluent " --clamp 0:81=2.0
     """
+    from charlstm.config import MEMORY_CELLS
     from charlstm.errors import ConfigError
-    from charlstm.sample import SamplingOptions
+    from charlstm.sample import SamplingOptions, check_clamps, parse_clamp
 
     check_sampling_options(temp, top_k, top_p, greedy, seed, num_samples, interactive, as_json)
-    options = SamplingOptions(temperature=0.8 if temp is None else temp, top_k=top_k, top_p=top_p, greedy=greedy)
+    options = SamplingOptions(temperature=0.8 if temp is None else temp, top_k=top_k, top_p=top_p, greedy=greedy,
+                              clamps=tuple(parse_clamp(spec) for spec in clamp or ()))
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
     prompt = unescape(prompt)
     model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False)
     vocab.encode(prompt)  # unknown characters in the prompt fail here, before anything is printed
+    check_clamps(options.clamps, model.config)
     announce_checkpoint(path, payload, picked=checkpoint is None)
+    cell = model.config.cell
+    held = "cell state" if cell in MEMORY_CELLS else f"hidden state (a {cell} has no cell state)"
+    for each in options.clamps:
+        note(f"clamping {each}: its {held}")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
         if not greedy:
