@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
@@ -145,6 +147,30 @@ def render_prompt(reports) -> None:
         top = "  ".join(f"{c!r} {p:.2f}" for c, p in report.top_next)
         console.print(f"[bold]{report.label}[/]: next char {top}")
         console.print(f"   greedy: {report.prompt[-30:]!r} + [cyan]{report.greedy!r}[/]", markup=True)
+    # every candidate on the original prompt; on a swapped prompt, its likeliest candidate only
+    shown = [(reports[0].label, s) for s in reports[0].saliency]
+    shown += [(r.label, max(r.saliency, key=lambda s: s.logprob)) for r in reports[1:]]
+    console.print(f"saliency: how much each candidate's log-probability depends on each character of the prompt "
+                  f"[dim](background: gradient norm on its embedding, {_LOG_SCALE})[/]")
+    for label, found in shown:
+        name = f"{found.answer!r}" if label == "original" else f"{label}: {found.answer!r}"
+        console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.gradient_norm)))
+        console.print(f"  {'':>12} most: " + ", ".join(f"{found.text[i]!r}@{i} {share:.0%}" for i, share in found.top()),
+                      markup=False)
+
+
+# Gradients fall off fast with distance, so the shading is logarithmic, or only the last characters would show.
+_DECADES = 2
+_LOG_SCALE = f"log scale, blank below 1/{10 ** _DECADES:g} of the line's largest"
+
+
+def _saliency_text(text: str, values: list[float]):
+    """The text shaded by its saliency on a log scale (``_DECADES`` decades below the largest value)."""
+    from charlstm.cli.render import tinted   # the colours the other tinted views use (charlstm.tint)
+
+    top = max(values, default=0.0) or 1.0
+    levels = [max(0.0, 1 + math.log10(v / top) / _DECADES) if v > 0 else 0.0 for v in values]
+    return tinted(text, levels, scale=1.0, single_sign=True)
 
 
 def render_cue_swap(report) -> None:
@@ -160,6 +186,16 @@ def render_cue_swap(report) -> None:
     span = report.memory_span
     console.print(f"accuracy by distance {curve}   memory span: "
                   f"[bold]{'none' if span is None else f'{span} characters'}[/] (accuracy >= 90% up to there)")
+    if report.saliency is not None:
+        render_cue_saliency(report.saliency)
+
+
+def render_cue_saliency(found) -> None:
+    parts = ", ".join(f"{name} {span['share']:.0%} ({span['per_char']:.2g}/char)" for name, span in found.mean.items())
+    console.print(f"answer's gradient at distance {found.distance} ({found.contexts} contexts): {parts}")
+    example = found.example
+    console.print(f"  e.g. {example.answer!r} [dim](background: gradient norm on each character, {_LOG_SCALE})[/]")
+    console.print(Text("  ").append_text(_saliency_text(example.text, example.gradient_norm)))
 
 
 def render_forgetting(report) -> None:

@@ -8,6 +8,10 @@ and every candidate answer is scored by its total log-probability. All cues shar
 so the contexts differ *only* in the cue: if the answer changes with the cue, the model remembered it.
 Accuracy is the share of contexts whose best candidate is the cue's own answer; the memory span is the
 largest distance up to which accuracy stays at or above 90%.
+
+With ``saliency_draws``, the report also says where each right answer's gradient lies at one distance
+(``charlstm.probes.saliency``): its share on the cue sentence, the filler and the query, and its density
+per character in each (the filler is long, so density is the fair comparison).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from charlstm.corpora import is_builtin, memory, parse_builtin, unseen
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
+from charlstm.probes.saliency import Saliency, mean_summary, saliencies, span_summary
 from charlstm.probes.scoring import score_continuations
 from charlstm.probes.warmup import resolve_warmup
 from charlstm.vocab import Vocab
@@ -27,6 +32,10 @@ DEFAULT_DISTANCES = (0, 25, 50, 100, 200, 400, 800)
 # Far beyond any LSTM's memory; a bound keeps a hostile probe file from asking for gigabytes of filler.
 MAX_DISTANCE = 100_000
 SPAN_ACCURACY = 0.9
+# Saliency is measured at the probe's largest distance up to this one (this one if it has none in 1..100):
+# far enough for the filler to be a real gap, near enough for a remembered cue to still be remembered.
+SALIENCY_DISTANCE = 100
+SALIENCY_DRAWS = 2   # filler draws for saliency in the suite (each cue once per draw): a few backward passes
 
 # A filler source: (random generator, characters wanted) -> whole sentences of about that many characters.
 Filler = Callable[[random.Random, int], str]
@@ -71,12 +80,27 @@ class DistanceRow:
 
 
 @dataclass
+class CueSaliency:
+    """Where the right answer's gradient lies in the contexts of one distance (span -> share, per_char)."""
+    distance: int
+    contexts: int
+    mean: dict[str, dict[str, float]]                 # over all contexts: "cue", "filler", "query"
+    per_cue: dict[str, dict[str, dict[str, float]]]   # cue label -> the same, over that cue's contexts
+    example: Saliency                                 # the first cue's first context, to show
+    spans: dict[str, tuple[int, int]]                 # the example's cue, filler and query, [start, end)
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "example": self.example.to_dict()}
+
+
+@dataclass
 class CueSwapReport:
     name: str
     chance: float
     rows: list[DistanceRow]
     per_cue: dict[str, list[float]] = field(default_factory=dict)   # cue label -> accuracy per distance
     prefix: str = ""   # the warm-up every context started after
+    saliency: CueSaliency | None = None
 
     @property
     def accuracy_by_distance(self) -> dict[int, float]:
@@ -94,7 +118,8 @@ class CueSwapReport:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "chance": self.chance, "memory_span": self.memory_span,
-                "rows": [row.__dict__ for row in self.rows], "per_cue": self.per_cue, "prefix": self.prefix}
+                "rows": [row.__dict__ for row in self.rows], "per_cue": self.per_cue, "prefix": self.prefix,
+                "saliency": self.saliency.to_dict() if self.saliency is not None else None}
 
 
 def warmed_up(probe: CueSwapProbe, model: CharRNN, vocab: Vocab) -> CueSwapProbe:
@@ -102,7 +127,9 @@ def warmed_up(probe: CueSwapProbe, model: CharRNN, vocab: Vocab) -> CueSwapProbe
     return replace(probe, prefix=resolve_warmup(model, vocab, probe.prefix))
 
 
-def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapReport:
+def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, saliency_draws: int = 0) -> CueSwapReport:
+    """Score every cue's contexts at every distance; with ``saliency_draws`` > 0, also the saliency of the
+    right answers in that many filler draws at one distance (``cue_saliency``)."""
     probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     candidates = probe.all_candidates
@@ -129,7 +156,37 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe) -> CueSwapRe
             mine = [h for h, lab in zip(hits, labels) if lab == label]
             per_cue[label].append(sum(mine) / len(mine))
     return CueSwapReport(name=probe.name, chance=1 / len(candidates), rows=rows, per_cue=per_cue,
-                         prefix=probe.prefix)
+                         prefix=probe.prefix,
+                         saliency=cue_saliency(model, vocab, probe, saliency_draws) if saliency_draws > 0 else None)
+
+
+def cue_saliency(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, draws: int) -> CueSaliency:
+    """The saliency of each cue's answer in its context, for ``draws`` filler draws at one distance (one
+    batched backward pass): how much of the answer's gradient falls on the cue, the filler and the query."""
+    probe = warmed_up(probe, model, vocab)
+    distance = max((d for d in probe.distances if 0 < d <= SALIENCY_DISTANCE), default=SALIENCY_DISTANCE)
+    rng = random.Random(probe.seed)   # its own draws: the accuracy rows stay what they were without it
+    texts, answers, labels, spans = [], [], [], []
+    for _ in range(draws):
+        filler = probe.filler(rng, distance)
+        for cue in probe.cues:
+            texts.append(context(probe, cue, filler)[len(probe.prefix):])
+            answers.append(cue.answer)
+            labels.append(cue.label)
+            spans.append(context_spans(probe, cue, texts[-1]))
+    results = saliencies(model, vocab, texts, answers, prefix=probe.prefix)
+    summaries = [span_summary(result, span) for result, span in zip(results, spans)]
+    per_cue = {label: mean_summary([s for s, lab in zip(summaries, labels) if lab == label])
+               for label in dict.fromkeys(labels)}
+    return CueSaliency(distance=distance, contexts=len(texts), mean=mean_summary(summaries), per_cue=per_cue,
+                       example=results[0], spans=spans[0])
+
+
+def context_spans(probe: CueSwapProbe, cue: Cue, text: str) -> dict[str, tuple[int, int]]:
+    """The cue sentence, the filler (with the separators around it) and the query in a context without its
+    warm-up: [start, end) spans that cover the whole text."""
+    return {"cue": (0, len(cue.text)), "filler": (len(cue.text), len(text) - len(probe.query)),
+            "query": (len(text) - len(probe.query), len(text))}
 
 
 def context(probe: CueSwapProbe, cue: Cue, filler: str) -> str:

@@ -1,15 +1,17 @@
 """The everyday probe: score candidate continuations of your own prompt, and of counterfactual versions.
 
 ``--swap France=Germany,Spain`` repeats the probe with "France" replaced by each alternative, side by side,
-so a glance shows whether the prediction follows the cue.
+so a glance shows whether the prediction follows the cue. Each report also carries the saliency of every
+candidate (``charlstm.probes.saliency``): how much its log-probability depends on each character of the prompt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
+from charlstm.probes.saliency import Saliency, saliencies
 from charlstm.probes.scoring import next_char_distribution, normalise, score_continuations
 from charlstm.probes.warmup import resolve_warmup
 from charlstm.sample import SamplingOptions, sample_text
@@ -26,9 +28,10 @@ class PromptReport:
     top_next: list[tuple[str, float]]   # the model's own five likeliest next characters
     greedy: str                         # its greedy continuation
     prefix: str = ""                    # the warm-up read before the prompt
+    saliency: list[Saliency] = field(default_factory=list)   # one per candidate, over the prompt's characters
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "saliency": [s.to_dict() for s in self.saliency]}
 
 
 def parse_swaps(specs: list[str]) -> list[tuple[str, str]]:
@@ -62,6 +65,9 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
             raise ProbeError(f"characters not in the model's vocabulary: {', '.join(map(repr, sorted(unknown)))}")
     prefix = resolve_warmup(model, vocab, prefix)
     scores = score_continuations(model, vocab, [prefix + text for _, text in variants], candidates)
+    # every variant's every candidate in one batched backward pass
+    found = iter(saliencies(model, vocab, [text for _, text in variants for _ in candidates],
+                            [c for _ in variants for c in candidates], prefix=prefix))
     reports = []
     for (label, text), row in zip(variants, scores):
         probs = next_char_distribution(model, vocab, prefix + text)
@@ -70,5 +76,5 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
             label=label, prompt=text, candidates=list(candidates), logprobs=row.tolist(),
             probabilities=normalise(row), top_next=[(vocab.chars[i], float(p)) for p, i in zip(top.values, top.indices)],
             greedy=sample_text(model, vocab, continuation, prompt=prefix + text, options=SamplingOptions(greedy=True)),
-            prefix=prefix))
+            prefix=prefix, saliency=[next(found) for _ in candidates]))
     return reports

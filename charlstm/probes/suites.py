@@ -64,7 +64,7 @@ def run_suites(model: CharRNN, vocab: Vocab, payload: dict, options: SuiteOption
     filler = cue_swap.filler_for(options.filler, (payload.get("corpus") or {}).get("inputs"))
     if "cue-swap" in chosen:
         spec = replace(cue_swap.language_probe(draws=options.draws, filler=filler, **distances), **warmup)
-        report = cue_swap.run_cue_swap(model, vocab, spec)
+        report = cue_swap.run_cue_swap(model, vocab, spec, saliency_draws=min(options.draws, cue_swap.SALIENCY_DRAWS))
         report.name = f"cue-swap ({options.filler} filler)"
         yield SuiteResult("cue-swap", report)
     if "forgetting" in chosen:
