@@ -77,3 +77,20 @@ class LiveWriter:
     def flush(self, now: float | None = None) -> None:
         self.out.flush()
         self.flushed = time.monotonic() if now is None else now
+
+
+def tinted(text: str, values: list[float], scale: float | None = None, single_sign: bool = False):
+    """``text`` as a rich Text, each character's background coloured by its value (``charlstm.tint``);
+    line breaks are drawn as ⏎ and kept."""
+    from rich.text import Text
+
+    from charlstm.tint import diverging, scale_of, sequential, shown_char
+
+    colour = sequential if single_sign else diverging
+    scale = scale_of(values) if scale is None else scale
+    out = Text()
+    for char, value in zip(text, values):
+        out.append(shown_char(char), style="black on rgb({},{},{})".format(*colour(value, scale)))
+        if char == "\n":
+            out.append("\n")
+    return out
