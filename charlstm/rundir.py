@@ -46,6 +46,19 @@ def logged_step(line: str) -> int | None:
     return step if isinstance(step, int) else None
 
 
+def read_metrics(out_dir: Path) -> list[dict]:
+    """The evaluations logged in ``out_dir`` (none when there is no metrics.jsonl; a torn line is skipped)."""
+    try:
+        lines = (Path(out_dir) / METRICS).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        if logged_step(line) is not None:
+            records.append(json.loads(line))
+    return records
+
+
 def existing_run(out_dir: Path, overwrite: bool) -> list[Path]:
     """Files of an earlier run a new run would replace; refused unless ``overwrite`` (never silently)."""
     existing = [out_dir / name for name in (LAST, BEST) if (out_dir / name).exists()]

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import random
+import re
 import tomllib
 
 import pytest
@@ -352,7 +353,7 @@ def test_memory_units_finds_a_unit_that_stores_the_cue():
 
 def test_units_html_escapes_corpus_text():
     from charlstm.probes.units import UnitsReport, MemoryUnit
-    from charlstm.probes.html import units_page
+    from charlstm.report.html import units_page
 
     text = "<script>alert('x')</script> & \"q\"\n"
     values = [float(i % 5 - 2) for i in range(len(text))]
@@ -362,8 +363,8 @@ def test_units_html_escapes_corpus_text():
     page = units_page(report)
     assert "<script>" not in page and "<b>cue</b>" not in page
     assert "&lt;" in page and "&amp;" in page and "&lt;b&gt;cue&lt;/b&gt;" in page
-    assert page.count("<span title=") == len(text) and "⏎" in page
-    assert "http" not in page  # self-contained: loads nothing
+    assert page.count("<span title='c ") == page.count("<span title='forget gate ") == len(text) and "⏎" in page
+    assert not re.search(r"""(src|href)\s*=|url\(|https?://""", page)  # self-contained: loads nothing
 
 
 def test_probe_command_writes_the_html_page(memory_run, tmp_path):

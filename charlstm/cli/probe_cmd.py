@@ -120,7 +120,7 @@ def _unescaped(text: str | None) -> str | None:
 
 def write_html(report, path: Path) -> None:
     from charlstm.errors import ProbeError
-    from charlstm.probes.html import units_page
+    from charlstm.report.html import units_page
 
     try:
         path.write_text(units_page(report), encoding="utf-8")

@@ -1,0 +1,183 @@
+"""The report drawn as one self-contained HTML page: sections for the training curve, a sample, the memory
+probes, saliency, context usage, gate statistics and interpretable units (``charlstm.report.build``
+measures them)."""
+
+from __future__ import annotations
+
+from charlstm.report.build import ReportData
+from charlstm.report.html import esc, json_data, memory_unit_section, page, table, tinted
+from charlstm.report.svg import line_chart, scatter
+from charlstm.units import bits_per_char
+
+# Recolours the interpretable-units passage for the unit chosen in the selector. The colours are
+# charlstm.tint.diverging's, written again in JavaScript.
+SCRIPT = """(function () {
+  var select = document.getElementById('unit-select');
+  if (select) {
+    var values = JSON.parse(document.getElementById('unit-values').textContent);
+    var spans = document.getElementById('unit-passage').getElementsByTagName('span');
+    var colour = function (v, scale) {
+      var fade = Math.round(255 * (1 - Math.min(1, Math.abs(v) / scale)));
+      return v >= 0 ? 'rgb(255,' + fade + ',' + fade + ')' : 'rgb(' + fade + ',' + fade + ',255)';
+    };
+    var show = function (key) {
+      var unit = values[key], scale = 0;
+      for (var i = 0; i < unit.length; i++) scale = Math.max(scale, Math.abs(unit[i]));
+      scale = scale || 1;
+      for (var j = 0; j < spans.length && j < unit.length; j++) {
+        spans[j].style.background = colour(unit[j], scale);
+        spans[j].title = key + ' ' + (unit[j] >= 0 ? '+' : '') + unit[j].toFixed(3);
+      }
+    };
+    select.addEventListener('change', function () { show(select.value); });
+    show(select.value);
+  }
+  document.documentElement.setAttribute('data-rendered', 'yes');
+})();"""
+
+
+def render(data: ReportData) -> str:
+    facts = data.facts
+    corpus = (facts.get("corpus") or {}).get("name", "?")
+    title = f"charlstm report: {corpus} ({facts['model_config']['cell']})"
+    body = [f"<h1>{esc(title)}</h1>", _facts(facts), *_curve(data.metrics), *_sample(data.sample)]
+    body += _memory(data.suites)
+    body += _saliency(data)
+    if "context" in data.suites:
+        body += _context(data.suites["context"])
+    body += _gates(data)
+    body += _units(data)
+    if data.notes:
+        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in data.notes) + "</ul>")
+    return page(title, body, SCRIPT)
+
+
+def _loss(value) -> str:
+    return "-" if value is None else f"{value:.4f} nats/char ({bits_per_char(value):.3f} bits/char)"
+
+
+def _facts(facts: dict) -> str:
+    model = facts["model_config"]
+    rows = [("checkpoint", facts.get("path") or "-"),
+            ("model", f"{model['cell']}, {model['num_layers']} x {model['hidden_size']}, embedding "
+                      f"{model['embedding_dim']}, {facts['parameters']:,} parameters"),
+            ("corpus", (facts.get("corpus") or {}).get("name", "-")),
+            ("trained", f"{facts.get('step') or 0:,} steps, {facts.get('chars_seen') or 0:,} characters"),
+            ("validation loss", _loss(facts.get("val_loss")))]
+    return table(["", ""], rows, left=2)
+
+
+def _curve(metrics: list[dict]) -> list[str]:
+    parts = ["<h2>Training curve</h2>"]
+    series = {name: [(m["step"], m[key]) for m in metrics if isinstance(m.get(key), (int, float))]
+              for name, key in (("training loss", "train_loss"), ("validation loss", "val_loss"))}
+    series = {name: points for name, points in series.items() if points}
+    if not series:
+        return parts + ["<p class='dim'>No metrics.jsonl beside this checkpoint: no curve to draw.</p>"]
+    return parts + [line_chart(series, "step", "nats/char", "training and validation loss by step"),
+                    "<p class='dim'>Training loss: the mean over the steps since the previous evaluation; "
+                    "validation loss: the held-out split at each evaluation.</p>"]
+
+
+def _sample(sample: str) -> list[str]:
+    return ["<h2>A sample</h2><p class='dim'>Temperature 0.8, seed 0, from a fresh state.</p>",
+            f"<div class='text sample' id='sample'>{esc(sample)}</div>"]
+
+
+def _memory(suites: dict) -> list[str]:
+    parts = []
+    if "cue-swap" in suites:
+        report = suites["cue-swap"]
+        points = [(row.distance, row.accuracy) for row in report.rows]
+        span = report.memory_span
+        parts += ["<h2>Memory: does the answer follow the cue?</h2>",
+                  f"<p>{esc(report.name)}: the same question after each cue, at growing distances (characters of "
+                  f"filler the model never trained on). Chance is {report.chance:.0%}. Memory span: "
+                  f"<b>{'none' if span is None else f'{span} characters'}</b> (accuracy at least 90% up to there).</p>",
+                  line_chart({"accuracy": points, "chance": [(d, report.chance) for d, _ in points]},
+                             "filler characters between cue and question", "accuracy",
+                             "cue-swap accuracy by distance", y_range=(0.0, 1.0)),
+                  table(["distance", "accuracy", "P(right)", "contexts"],
+                        [(r.distance, f"{r.accuracy:.1%}", f"{r.p_correct:.3f}", r.contexts) for r in report.rows])]
+    if "forgetting" in suites:
+        report = suites["forgetting"]
+        parts += ["<h2>Forgetting: a new subject must overwrite the pronoun</h2>",
+                  table(["distance", "before the switch", "after the switch", "contexts"],
+                        [(r.distance, f"{r.accuracy_before:.1%}", f"{r.accuracy_after:.1%}", r.contexts)
+                         for r in report.rows])]
+    if "units" in suites:
+        parts += ["<h2>The unit that carries the cue</h2>", *memory_unit_section(suites["units"])]
+    return parts
+
+
+def _saliency(data: ReportData) -> list[str]:
+    result = data.saliency
+    if result is None:
+        return []
+    parts = ["<h2>Saliency: which characters the answer depends on</h2>",
+             f"<p>For {esc(data.saliency_about)}: each character is tinted by the norm of the gradient of "
+             f"log P(<b>{esc(result.answer)}</b>) with respect to its input vector (orange: the answer is "
+             f"sensitive to it). log P = {result.logprob:.3f} nats.</p>",
+             tinted(result.text, result.gradient_norm, "gradient norm", single_sign=True, attributes=" id='saliency'")]
+    if data.saliency_spans:
+        total = sum(result.gradient_norm) or 1.0
+        rows = [(name, f"{sum(result.gradient_norm[a:b]) / total:.0%}",
+                 f"{sum(result.gradient_norm[a:b]) / max(1, b - a):.4f}", b - a)
+                for name, (a, b) in data.saliency_spans.items()]
+        parts.append(table(["span", "share of gradient", "per character", "characters"], rows, left=1))
+    return parts
+
+
+def _context(report) -> list[str]:
+    effective = report.effective_context
+    return ["<h2>Context usage</h2>",
+            f"<p>Loss on held-out text when the model sees only the last k characters ({report.positions} "
+            f"positions). Effective context: <b>{effective if effective is not None else f'more than {report.contexts[-1]}'}"
+            f"</b> characters (within 1% of the loss with everything before).</p>",
+            line_chart({"last k characters": list(zip(report.contexts, report.losses)),
+                        "everything before": [(k, report.unlimited) for k in report.contexts]},
+                       "k (characters seen)", "nats/char", "loss by context size", log_x=True)]
+
+
+def _gates(data: ReportData) -> list[str]:
+    report = data.gates
+    parts = ["<h2>Gate statistics</h2>"]
+    if not report.stats:
+        return parts + [f"<p>{esc(report.note)}.</p>"]
+    parts.append(f"<p>Over {report.positions:,} characters of held-out text: for each unit, the fraction of steps "
+                 f"its gate is shut (below 0.1, x) and open (above 0.9, y), one dot per unit and gate, one chart "
+                 f"per layer (after Karpathy et al. 2015, Fig. 3).</p><div class='charts'>")
+    for layer in sorted({s.layer for s in report.stats}):
+        groups = {s.gate: list(zip(s.shut, s.open)) for s in report.stats if s.layer == layer}
+        parts.append(scatter(groups, "fraction shut (< 0.1)", "fraction open (> 0.9)", f"layer {layer} gates"))
+    parts.append("</div>")
+    parts.append(table(["layer", "gate", "mean shut", "mean open", "units mostly shut", "units mostly open",
+                        "units never saturated"],
+                       [(s.layer, s.gate, f"{s.mean_shut:.1%}", f"{s.mean_open:.1%}", s.mostly(s.shut),
+                         s.mostly(s.open), s.never_saturated) for s in report.stats], left=2))
+    return parts
+
+
+def _units(data: ReportData) -> list[str]:
+    report = data.units
+    parts = ["<h2>Interpretable units</h2>"]
+    if not report.top:
+        return parts + ["<p>None of the features varies in the held-out text.</p>"]
+    parts.append(f"<p>Units whose value tracks a feature of {report.positions:,} characters of held-out text. Each "
+                 f"unit is chosen by its correlation over the first half; r is its correlation over the second "
+                 f"half, which played no part in choosing it.</p>")
+    parts.append(table(["layer", "unit", "state", "feature", "r", "r (choosing half)"],
+                       [(u.layer, u.unit, u.kind, u.feature, f"{u.r:+.2f}", f"{u.r_chosen:+.2f}") for u in report.top],
+                       left=0))
+    choices = {u.key: u for u in report.top + report.best}   # a feature's best unit may be in the top already
+    options = "".join(f"<option value='{esc(u.key)}'>layer {u.layer} unit {u.unit} ({esc(u.kind)}): "
+                      f"{esc(u.feature)}, r {u.r:+.2f}</option>" for u in choices.values())
+    first = report.top[0]
+    parts += ["<p><label for='unit-select'>Tint the passage by </label>"
+              f"<select id='unit-select'>{options}</select> <span class='dim'>(red positive, blue negative; "
+              f"hover a character for the value)</span></p>",
+              tinted(report.passage, report.values[first.key], first.key, attributes=" id='unit-passage'"),
+              json_data("unit-values", report.values)]
+    if report.absent:
+        parts.append(f"<p class='dim'>Not in this text: {esc(', '.join(report.absent))}.</p>")
+    return parts
