@@ -84,6 +84,9 @@ class Stepper:
         empty = self.table.new_empty(self.table.size(1), 0)
         self.layers = [(empty, weight("weight_hh", 0), None,
                         torch.zeros_like(input_bias) if fold_hidden_bias else weight("bias_hh", 0))]
+        # The layer-0 table rides in as a per-row (B, G) input bias, which CUDA's fused LSTM and GRU cell
+        # kernels refuse (they take a 1-D bias): off the CPU those cells take the written-out step.
+        self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
 
@@ -108,8 +111,8 @@ class Stepper:
         if self.custom is not None:
             x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
             return torch.addmm(self.head_bias, x, self.head)
-        if gates is not None:
-            return self._step_with_gates(ids, state, gates)
+        if gates is not None or self.written_out:
+            return self._step_with_gates(ids, state, gates if gates is not None else [])
         step = _CELL_STEPS[self.cell]
         x = self.table.new_empty(len(ids), 0)
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):

@@ -100,3 +100,20 @@ def test_traces_still_right_pad_every_cell():
         alone = trace(model, VOCAB, text)
         assert torch.allclose(batched.cell, alone.cell, atol=1e-6)
         assert torch.equal(torch.isnan(batched.gates["depth"]), torch.isnan(alone.gates["depth"]))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_written_out_step_equals_the_fused_cell_step(cell):
+    """Off the CPU an LSTM or GRU steps through the written-out gates (CUDA's fused cells refuse a per-row
+    bias); on the CPU the two paths must give the same logits and state."""
+    from charlstm.stepper import Stepper
+
+    model = tiny_model(len(VOCAB), cell=cell, num_layers=2)
+    fused, written = Stepper(model), Stepper(model)
+    written.written_out = True
+    state_a, state_b = fused.initial_state(3), written.initial_state(3)
+    with torch.no_grad():
+        for ids in torch.tensor([[0, 1, 2], [2, 2, 1], [3, 0, 1], [1, 1, 1]]):
+            assert torch.allclose(fused.step(ids, state_a), written.step(ids, state_b), atol=1e-6)
+    for part_a, part_b in zip(state_a.parts, state_b.parts):
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(part_a, part_b))

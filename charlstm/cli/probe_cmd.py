@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +13,7 @@ from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
 from charlstm.cli.common import load_for_cli, unescape
 from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
+from charlstm.tint import LOG_SCALE
 
 def _ints(text: str | None, flag: str, minimum: int = 0) -> tuple[int, ...] | None:
     from charlstm.errors import ProbeError
@@ -151,7 +151,7 @@ def render_prompt(reports) -> None:
     shown = [(reports[0].label, s) for s in reports[0].saliency]
     shown += [(r.label, max(r.saliency, key=lambda s: s.logprob)) for r in reports[1:]]
     console.print(f"saliency: how much each candidate's log-probability depends on each character of the prompt "
-                  f"[dim](background: gradient norm on its embedding, {_LOG_SCALE})[/]")
+                  f"[dim](background: gradient norm on its embedding, {LOG_SCALE})[/]")
     for label, found in shown:
         name = f"{found.answer!r}" if label == "original" else f"{label}: {found.answer!r}"
         console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.gradient_norm)))
@@ -159,18 +159,12 @@ def render_prompt(reports) -> None:
                       markup=False)
 
 
-# Gradients fall off fast with distance, so the shading is logarithmic, or only the last characters would show.
-_DECADES = 2
-_LOG_SCALE = f"log scale, blank below 1/{10 ** _DECADES:g} of the line's largest"
-
-
 def _saliency_text(text: str, values: list[float]):
-    """The text shaded by its saliency on a log scale (``_DECADES`` decades below the largest value)."""
-    from charlstm.cli.render import tinted   # the colours the other tinted views use (charlstm.tint)
+    """The text shaded by its saliency on a log scale (``charlstm.tint.log_levels``)."""
+    from charlstm.cli.render import tinted
+    from charlstm.tint import log_levels
 
-    top = max(values, default=0.0) or 1.0
-    levels = [max(0.0, 1 + math.log10(v / top) / _DECADES) if v > 0 else 0.0 for v in values]
-    return tinted(text, levels, scale=1.0, single_sign=True)
+    return tinted(text, log_levels(values), scale=1.0, single_sign=True)
 
 
 def render_cue_swap(report) -> None:
@@ -194,7 +188,7 @@ def render_cue_saliency(found) -> None:
     parts = ", ".join(f"{name} {span['share']:.0%} ({span['per_char']:.2g}/char)" for name, span in found.mean.items())
     console.print(f"answer's gradient at distance {found.distance} ({found.contexts} contexts): {parts}")
     example = found.example
-    console.print(f"  e.g. {example.answer!r} [dim](background: gradient norm on each character, {_LOG_SCALE})[/]")
+    console.print(f"  e.g. {example.answer!r} [dim](background: gradient norm on each character, {LOG_SCALE})[/]")
     console.print(Text("  ").append_text(_saliency_text(example.text, example.gradient_norm)))
 
 

@@ -54,13 +54,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int = 
 
 
 def tinted(text: str, values: Sequence[float], label: str = "value", scale: float | None = None,
-           single_sign: bool = False, attributes: str = "") -> str:
-    """``text`` with each character's background coloured by its value, and the value on hover."""
-    colour = sequential if single_sign else diverging
-    scale = scale_of(list(values)) if scale is None else scale
-    spans = "".join(f"<span title='{esc(label)} {value:+.3f}' style='background:rgb{colour(value, scale)}'>"
+           levels: Sequence[float] | None = None, attributes: str = "") -> str:
+    """``text`` with each character's background coloured by its value (red/blue), or by its level in
+    [0, 1] on the single-hue scale when ``levels`` are given (saliency, ``tint.log_levels``); the value
+    itself on hover."""
+    if levels is None:
+        scale = scale_of(list(values)) if scale is None else scale
+        colours = [diverging(value, scale) for value in values]
+    else:
+        colours = [sequential(level, 1.0) for level in levels]
+    spans = "".join(f"<span title='{esc(label)} {value:+.3g}' style='background:rgb{colour}'>"
                     f"{esc(shown_char(char))}</span>" + ("\n" if char == "\n" else "")
-                    for char, value in zip(text, values))
+                    for char, value, colour in zip(text, values, colours))
     return f"<div class='text'{attributes}>{spans}</div>"
 
 

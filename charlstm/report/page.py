@@ -7,6 +7,7 @@ from __future__ import annotations
 from charlstm.report.build import ReportData
 from charlstm.report.html import esc, json_data, memory_unit_section, page, table, tinted
 from charlstm.report.svg import line_chart, scatter
+from charlstm.tint import LOG_SCALE, log_levels
 from charlstm.units import bits_per_char
 
 # Recolours the interpretable-units passage for the unit chosen in the selector. The colours are
@@ -117,8 +118,9 @@ def _saliency(data: ReportData) -> list[str]:
     parts = ["<h2>Saliency: which characters the answer depends on</h2>",
              f"<p>For {esc(data.saliency_about)}: each character is tinted by the norm of the gradient of "
              f"log P(<b>{esc(result.answer)}</b>) with respect to its input vector (orange: the answer is "
-             f"sensitive to it). log P = {result.logprob:.3f} nats.</p>",
-             tinted(result.text, result.gradient_norm, "gradient norm", single_sign=True, attributes=" id='saliency'")]
+             f"sensitive to it; {LOG_SCALE}). log P = {result.logprob:.3f} nats.</p>",
+             tinted(result.text, result.gradient_norm, "gradient norm", levels=log_levels(result.gradient_norm),
+                    attributes=" id='saliency'")]
     if data.saliency_spans:
         total = sum(result.gradient_norm) or 1.0
         rows = [(name, f"{sum(result.gradient_norm[a:b]) / total:.0%}",
