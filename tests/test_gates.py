@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -117,3 +119,25 @@ def test_written_out_step_equals_the_fused_cell_step(cell):
             assert torch.allclose(fused.step(ids, state_a), written.step(ids, state_b), atol=1e-6)
     for part_a, part_b in zip(state_a.parts, state_b.parts):
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(part_a, part_b))
+
+
+def test_probe_gates_suite_prints_a_table_and_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from charlstm.cli import app
+    from charlstm.corpus import corpus_from_text
+    from charlstm.train import train
+    from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN
+
+    train(corpus_from_text(TEXT, name="tiny", val_fraction=0.1), tmp_path / "run", model=TINY_MODEL,
+          config={**TINY_TRAIN, "max_steps": 3})
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text(TEXT, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["probe", str(tmp_path / "run"), "--suite", "gates", "--text", str(held_out)])
+    assert result.exit_code == 0, result.output
+    assert "gate saturation" in result.stderr and "forget" in result.stderr
+    result = runner.invoke(app, ["probe", str(tmp_path / "run"), "--suite", "gates", "--text", str(held_out), "--json"])
+    gates = json.loads(result.stdout)["gates"]
+    assert [(g["layer"], g["gate"]) for g in gates["gates"]] == [(0, "input"), (0, "forget"), (0, "output")]
+    assert gates["positions"] == len(TEXT) - len(TEXT) // 10 and len(gates["gates"][0]["open"]) == TINY_MODEL["hidden_size"]

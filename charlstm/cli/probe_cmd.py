@@ -37,10 +37,11 @@ def probe(
     candidates: Annotated[Optional[str], typer.Option(help="Comma-separated continuations to score.")] = None,
     swap: Annotated[Optional[list[str]], typer.Option(help="WORD=ALT1,ALT2: also score the prompt with WORD "
                                                             "replaced (repeatable).")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting, units or context (repeatable; "
-                                                             "default: all that apply)")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option(help="cue-swap, forgetting, units, context or gates "
+                                                             "(repeatable; default: the memory suites on a "
+                                                             "memory-corpus model, else context)")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Custom cue-swap probes (TOML).")] = None,
-    text: Annotated[Optional[Path], typer.Option(help="Held-out text for the context suite "
+    text: Annotated[Optional[Path], typer.Option(help="Held-out text for the context and gates suites "
                                                       "(default: the run's own validation text).")] = None,
     distances: Annotated[Optional[str], typer.Option(help="Filler distances, e.g. 0,25,50,100,200,400,800.")] = None,
     contexts: Annotated[Optional[str], typer.Option(help="Context sizes k for the context suite.")] = None,
@@ -57,7 +58,8 @@ def probe(
                                            max=1_000_000)] = 2000,
     as_json: Annotated[bool, json_option("Every figure")] = False,
     html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the units suite as an HTML page "
-                                                                    "(each character tinted by the memory unit's cell state).")] = None,
+                                                                    "(each character tinted by the memory unit's cell state; "
+                                                                    "charlstm report draws it with everything else).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
@@ -66,13 +68,15 @@ def probe(
     Otherwise runs probe suites: cue-swap ("I grew up in France ... I speak fluent ___" at growing
     distances), forgetting (a change of subject must overwrite the pronoun), units (which LSTM units carry
     the cue, and their forget gates), context (loss when the model sees only the last k characters, on
-    any text), or your own cue-swap probes from a TOML file.
+    any text), gates (how often each gate is shut or open on held-out text), or your own cue-swap probes
+    from a TOML file. `charlstm units` finds units that track features of any text; `charlstm report`
+    draws all of it in one HTML page.
 
     **Examples**
 
         charlstm probe checkpoints/memory
         charlstm probe --prompt "I grew up in France. It rained. I speak fluent " --candidates French,German --swap France=Germany,Spain
-        charlstm probe checkpoints/tinyshakespeare --suite context
+        charlstm probe checkpoints/tinyshakespeare --suite context --suite gates
         charlstm probe checkpoints/tinyshakespeare --file speaker.toml --json
     """
     from charlstm.errors import ProbeError
@@ -252,5 +256,19 @@ def render_units(report) -> None:
     console.print(f"  {'forget gate':>10} {sparkline(_squeeze(report.best_forget[label]), 0.0, 1.0)}  (0 erases .. 1 keeps)")
 
 
+def render_gates(report) -> None:
+    if not report.stats:
+        console.print(f"gates: {report.note}")
+        return
+    table = Table(title=f"gate saturation over {report.positions:,} held-out characters (shut < 0.1, open > 0.9; "
+                        f"share of steps, mean over units)", title_justify="left")
+    for column in ("layer", "gate", "shut", "open", "units mostly shut", "units mostly open", "never saturated"):
+        table.add_column(column, justify="right")
+    for s in report.stats:
+        table.add_row(str(s.layer), s.gate, f"{s.mean_shut:.1%}", f"{s.mean_open:.1%}", str(s.mostly(s.shut)),
+                      str(s.mostly(s.open)), str(s.never_saturated))
+    console.print(table)
+
+
 RENDERERS = {"cue-swap": render_cue_swap, "forgetting": render_forgetting, "units": render_units,
-             "context": render_context, "custom": render_cue_swap}
+             "context": render_context, "gates": render_gates, "custom": render_cue_swap}

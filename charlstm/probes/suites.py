@@ -14,7 +14,7 @@ from charlstm.model import CharRNN
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
 from charlstm.vocab import Vocab
 
-SUITES = ("cue-swap", "forgetting", "units", "context")
+SUITES = ("cue-swap", "forgetting", "units", "context", "gates")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class SuiteOptions:
     contexts: tuple[int, ...] | None = None
     draws: int = 4                        # filler draws per distance (cue-swap; forgetting draws twice as many)
     positions: int = 2000                   # scored positions for the context suite
+    chars: int = 6000                       # held-out characters the gates suite reads
     filler: str = "fresh"                   # fresh or unseen memory-corpus filler
     prefix: str | None = None               # replaces every probe's own warm-up when given
 
@@ -81,6 +82,12 @@ def run_suites(model: CharRNN, vocab: Vocab, payload: dict, options: SuiteOption
                                                  positions=options.positions, prefix=options.prefix)
         notes = [f"skipped {skipped} character(s) of the text outside the model's vocabulary"] if skipped else []
         yield SuiteResult("context", report, notes)
+    if "gates" in chosen:
+        from charlstm.probes.gates import run_gate_statistics
+
+        ids, skipped = context_usage.held_out_ids(payload, vocab, options.text)
+        notes = [f"skipped {skipped} character(s) of the text outside the model's vocabulary"] if skipped else []
+        yield SuiteResult("gates", run_gate_statistics(model, vocab, vocab.decode(ids[:options.chars])), notes)
     if options.file is not None:
         for spec in custom.load_probe_file(options.file):
             yield SuiteResult("custom", cue_swap.run_cue_swap(model, vocab, replace(spec, **distances, **warmup)))
