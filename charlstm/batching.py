@@ -32,7 +32,8 @@ class Window:
 class StreamBatcher:
     """Windows of B streams over 1-D ids; ``id_map`` re-labels ids into the model's vocabulary."""
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int, id_map: torch.Tensor | None = None):
+    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int, id_map: torch.Tensor | None = None,
+                 pin_memory: bool = False):
         if len(ids) < batch_size + 1:
             raise ValueError("fewer characters than streams")
         self.batch_size = batch_size
@@ -43,6 +44,8 @@ class StreamBatcher:
         self.inputs = ids[:usable].view(batch_size, self.stream_len)
         self.targets = ids[1:usable + 1].view(batch_size, self.stream_len)
         self.id_map = id_map
+        # Windows in page-locked memory, so the copy to a GPU can run without blocking the host.
+        self.pin_memory = pin_memory
 
     @property
     def windows_per_epoch(self) -> int:
@@ -57,6 +60,8 @@ class StreamBatcher:
         targets = self.targets[:, start:stop].long()
         if self.id_map is not None:
             inputs, targets = self.id_map[inputs], self.id_map[targets]
+        if self.pin_memory:
+            inputs, targets = inputs.pin_memory(), targets.pin_memory()
         return Window(inputs=inputs, targets=targets)
 
     def __iter__(self):

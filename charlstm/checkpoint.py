@@ -6,7 +6,8 @@ a GPU-trained model samples on a CPU-only machine)::
     format, version, charlstm_version
     model_config, vocab, model                  everything sampling needs
     train_config, optimizer, progress, state,   everything an exact resume needs: step, epoch, window,
-    rng, corpus                                 elapsed time, the carried hidden state, RNG states
+    rng, scaler, corpus                         elapsed time, the carried hidden state, RNG states,
+                                                fp16's gradient-scaler state
 
 It is written to a temporary file in the same directory, flushed to disk, then renamed over the old one,
 so a crash at any moment leaves either the old checkpoint or the new one, never half of one.

@@ -21,7 +21,7 @@ MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated")
 # A clockwork module's period doubles from one to the next: 16 modules reach 32,768 steps.
 MAX_CLOCKWORK_MODULES = 16
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 # Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
 DEFAULT_EPOCHS = 10
 

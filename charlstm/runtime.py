@@ -27,10 +27,17 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:
-    """The context a forward pass runs in: bf16 autocast on ``device`` (CPU, CUDA or MPS), or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    """The context a forward pass runs in: bf16 or fp16 autocast on ``device``, or nothing for fp32."""
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return nullcontext()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """fp16 trains only on CUDA: its range needs a gradient scaler, and CPUs have no fast fp16 arithmetic."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"--precision fp16 needs a CUDA GPU (this run is on {device.type}); "
+                          f"use bf16 or fp32 there")
 
 
 def bf16_warning(device: torch.device) -> str | None:

@@ -38,7 +38,7 @@ from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
 from charlstm.model import CharRNN, State, map_state, state_tensors, state_to
 from charlstm.runlock import RunLock
 from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
-from charlstm.runtime import autocast, bf16_warning, rng_state, select_device, set_rng_state
+from charlstm.runtime import autocast, bf16_warning, check_precision, rng_state, select_device, set_rng_state
 from charlstm.sample import SamplingOptions, sample_text
 from charlstm.schedule import Budget, learning_rate
 from charlstm.start import (MISFIT, Start, checked_options, fine_tuned_start, fresh_start, resumed_start,
@@ -83,11 +83,16 @@ class Trainer:
         self.config = start.config
         self.notes = list(start.notes)
         self.device = select_device(self.config.device)
+        check_precision(self.config.precision, self.device)
+        # fp16's narrow range: the loss is scaled up before backward and the gradient down before the step;
+        # a step whose scaled gradient overflowed is skipped by the scaler, which then lowers the scale.
+        self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
         warning = bf16_warning(self.device) if self.config.precision == "bf16" else None
         self.warnings = [warning] if warning else []
         self.model, self.vocab = start.model.to(self.device), start.vocab
         self.id_map = _id_map(corpus.vocab, self.vocab)
-        self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map)
+        self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map,
+                                     pin_memory=self.device.type == "cuda")
         self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config.lr, self.device)
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
@@ -124,6 +129,8 @@ class Trainer:
         if self.progress.window >= self.batcher.windows_per_epoch:
             raise ValueError(f"data position {self.progress.window} is past the end of an epoch")
         set_rng_state(checkpoint["rng"])
+        if self.scaler is not None and checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
 
     def _checked_state(self, saved: list) -> State:
         expected = state_tensors(self.state)
@@ -232,14 +239,23 @@ class Trainer:
             # The loss in fp32 whatever the logits' precision.
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is None:
+            loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         value = loss.item()
-        if not (math.isfinite(value) and math.isfinite(grad_norm.item())):
+        # Under fp16 an overflowing gradient is the scaler's business (it skips the step), not a divergence.
+        if not (math.isfinite(value) and (self.scaler is not None or math.isfinite(grad_norm.item()))):
             self.optimizer.zero_grad(set_to_none=True)
             self._advance_window(state=None)
             return None
-        self.optimizer.step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         # Detached at the border, and fp32 (a bf16 autocast core returns a bf16 state) like the saved one.
         self._advance_window(state=map_state(state, lambda t: t.detach().float()))
         return value
@@ -308,6 +324,7 @@ class Trainer:
             "progress": self.progress.to_dict(),
             "state": list(state_tensors(self.state)),
             "rng": rng_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "corpus": self.corpus.origin(),
         }
 

@@ -1,4 +1,4 @@
-"""--precision: bf16 autocast training (weights, optimizer state and checkpoints fp32), its validation,
+"""--precision: bf16 autocast training (fp16, CUDA only, in tests/test_gpu.py) (weights, optimizer state and checkpoints fp32), its validation,
 its warning on hardware that only emulates bf16, and resume keeping it."""
 
 import json
@@ -47,13 +47,17 @@ def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
 
 def test_precision_is_validated(tmp_path, corpus):
     assert TrainConfig().precision == "fp32"
-    for bad in ("fp16", "BF16", ""):
-        with pytest.raises(ConfigError, match="--precision must be one of fp32, bf16"):
+    for bad in ("float16", "BF16", ""):
+        with pytest.raises(ConfigError, match="--precision must be one of fp32, bf16, fp16"):
             TrainConfig(precision=bad)
     with pytest.raises(ConfigError, match="--precision must be a string, not None"):
         TrainConfig(precision=None)
     with pytest.raises(ConfigError, match="--precision"):
         train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "precision": "half"})
+    # fp16 needs a gradient scaler and fast fp16 arithmetic: CUDA only (tests/test_gpu.py trains with it).
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        train(corpus, tmp_path / "fp16", model=TINY_MODEL, config={**TINY_TRAIN, "precision": "fp16"})
+    assert not (tmp_path / "fp16").exists()    # refused before the run directory was made
 
 
 def test_resume_keeps_the_runs_precision(tmp_path, corpus):

@@ -219,9 +219,10 @@ def train(
     seed: Annotated[Optional[int], _train("seed", "Random seed.")] = None,
     device: Annotated[Optional[str], _train("device", "auto, cpu, cuda or mps.")] = None,
     on_divergence: Annotated[Optional[str], _train("on_divergence", "On a NaN/inf loss: stop or skip.")] = None,
-    precision: Annotated[Optional[str], _train("precision", "fp32, or bf16: forward and loss under bfloat16 "
-                                               "autocast, weights and checkpoints fp32 (fast on GPUs and on CPUs "
-                                               "with AVX-512 BF16 or AMX; emulated, so slower, elsewhere).")] = None,
+    precision: Annotated[Optional[str], _train("precision", "fp32; bf16: forward and loss under bfloat16 "
+                                               "autocast (fast on GPUs and on CPUs with AVX-512 BF16 or AMX; "
+                                               "emulated, so slower, elsewhere); fp16: float16 autocast with a "
+                                               "gradient scaler, CUDA only. Weights and checkpoints stay fp32.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Validation share of each file (default: 0.05)",
                                                           show_default=False, rich_help_panel=RUN)] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Input text encoding (default: utf-8)",
