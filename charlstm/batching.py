@@ -33,16 +33,18 @@ class StreamBatcher:
     """Windows of B streams over 1-D ids; ``id_map`` re-labels ids into the model's vocabulary."""
 
     def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int, id_map: torch.Tensor | None = None,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, rows: slice = slice(None)):
         if len(ids) < batch_size + 1:
             raise ValueError("fewer characters than streams")
-        self.batch_size = batch_size
         self.seq_len = seq_len
         # Each stream needs one extra character for the final target, so streams share no text.
         self.stream_len = (len(ids) - 1) // batch_size
         usable = self.stream_len * batch_size
-        self.inputs = ids[:usable].view(batch_size, self.stream_len)
-        self.targets = ids[1:usable + 1].view(batch_size, self.stream_len)
+        # ``rows``: the streams one process of several reads (charlstm.distributed); the layout of the
+        # streams is the same whatever the number of processes.
+        self.inputs = ids[:usable].view(batch_size, self.stream_len)[rows]
+        self.targets = ids[1:usable + 1].view(batch_size, self.stream_len)[rows]
+        self.batch_size = self.inputs.size(0)
         self.id_map = id_map
         # Windows in page-locked memory, so the copy to a GPU can run without blocking the host.
         self.pin_memory = pin_memory

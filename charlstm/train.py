@@ -32,6 +32,7 @@ from charlstm.batching import StreamBatcher
 from charlstm.checkpoint import BEST, LAST, duplicate_checkpoint, remove_stale_temporaries, save_checkpoint
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
+from charlstm.distributed import World, join, rank_device, world_from_env
 from charlstm.errors import CheckpointError, ConfigError
 from charlstm.evaluate import bits_per_char, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
@@ -75,24 +76,39 @@ class Trainer:
     """One training run from a settled ``Start``; ``train()`` below is the function to call."""
 
     def __init__(self, corpus: Corpus, out_dir: Path, start: Start, on_event: Callable[[Event], Any] = lambda e: None,
-                 replaced: list[Path] | None = None):
+                 replaced: list[Path] | None = None, world: World = World()):
         self.corpus = corpus
+        self.world = world
         self.out_dir = Path(out_dir)
         self.emit = on_event
         self.replaced = replaced or []  # files of an overwritten run, removed once the lock is held
         self.config = start.config
         self.notes = list(start.notes)
-        self.device = select_device(self.config.device)
+        self.device = rank_device(select_device(self.config.device), world)
         check_precision(self.config.precision, self.device)
+        world.check_batch(self.config.batch_size)
+        join(world)
         # fp16's narrow range: the loss is scaled up before backward and the gradient down before the step;
         # a step whose scaled gradient overflowed is skipped by the scaler, which then lowers the scale.
         self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
         warning = bf16_warning(self.device) if self.config.precision == "bf16" else None
         self.warnings = [warning] if warning else []
         self.model, self.vocab = start.model.to(self.device), start.vocab
+        # What the training step runs: the model itself, or DDP around it, which averages the gradients over
+        # the processes during backward. Evaluation, sampling and checkpoints use the model itself.
+        self.net = self.model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                               else None)
+            self.notes.append(f"{world.size} processes, {self.config.batch_size // world.size} streams each; rank 0 "
+                              f"evaluates on the whole validation split, samples and writes the checkpoints")
+            if start.checkpoint is None:  # the same initial weights everywhere, then each rank its own dropout
+                torch.manual_seed(self.config.seed * world.size + world.rank)
         self.id_map = _id_map(corpus.vocab, self.vocab)
         self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map,
-                                     pin_memory=self.device.type == "cuda")
+                                     pin_memory=self.device.type == "cuda", rows=world.rows(self.config.batch_size))
         self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config.lr, self.device)
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
@@ -121,19 +137,26 @@ class Trainer:
                        and saved_config.get("seq_len") == self.config.seq_len
                        and (checkpoint.get("corpus") or {}).get("train_chars") == len(self.corpus.train))
         if same_layout and checkpoint.get("state") is not None:
-            self.state = self._checked_state(checkpoint["state"])
+            self.state = map_state(self._checked_state(checkpoint["state"]),
+                                   lambda t: t[:, self.world.rows(self.config.batch_size)].contiguous())
         else:
             self.notes.append("batch layout or corpus changed since the checkpoint: data position restarts "
                               "at the beginning of an epoch with a fresh state")
             self.progress.window = 0
         if self.progress.window >= self.batcher.windows_per_epoch:
             raise ValueError(f"data position {self.progress.window} is past the end of an epoch")
-        set_rng_state(checkpoint["rng"])
+        ranks = checkpoint.get("rank_rng") or [checkpoint["rng"]]
+        if len(ranks) != self.world.size:
+            self.notes.append(f"the run was saved by {len(ranks)} process(es) and resumes on {self.world.size}: "
+                              "data, streams and carried state continue exactly; dropout masks are drawn afresh")
+            ranks = [checkpoint["rng"]] * self.world.size
+        set_rng_state(ranks[self.world.rank])
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
 
     def _checked_state(self, saved: list) -> State:
-        expected = state_tensors(self.state)
+        """The saved state of all B streams, checked against the model (any rank's share is then sliced)."""
+        expected = state_tensors(self.model.initial_state(self.config.batch_size, "meta"))
         fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
                 and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
                         for s, e in zip(saved, expected)))
@@ -144,7 +167,10 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self, stop_event: threading.Event | None = None) -> Finished:
-        """Train under the run directory's lock (released however the run ends)."""
+        """Train under the run directory's lock (released however the run ends); of several processes, rank
+        0 alone holds it and writes there."""
+        if not self.world.is_main:
+            return self._loop(stop_event)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -173,7 +199,7 @@ class Trainer:
         losses: list[float] = []
         skipped, message = 0, ""
         self.clock_origin = time.perf_counter() - self.progress.elapsed
-        self.model.train()
+        self.net.train()
         while not (reason := self._stop_reason(stop_event)):
             window = self.batcher.window(self.progress.window)
             progress = self.budget.progress(self.progress.step, self.progress.elapsed)
@@ -190,7 +216,7 @@ class Trainer:
                 losses.append(loss)
             # A skipped step still uses up its window and counts toward the budget.
             self.progress.step += 1
-            self.progress.chars_seen += window.inputs.numel()
+            self.progress.chars_seen += window.inputs.numel() * self.world.size
             self.emit(Stepped(step=self.progress.step, loss=math.nan if loss is None else loss, lr=lr,
                               progress=min(1.0, progress), epoch=self.progress.epoch,
                               chars_seen=self.progress.chars_seen, elapsed=self._tick()))
@@ -203,6 +229,7 @@ class Trainer:
             # Not after a divergence (the weights may be damaged; the last good checkpoint stays), nor when
             # resuming a run that had already finished.
             history.append(self._evaluate_and_save(losses))
+        history = [record for record in history if record is not None]   # only rank 0 evaluates
         finished = Finished(step=self.progress.step, reason=reason, best_val_loss=self.progress.best_val_loss,
                             last_val_loss=self.progress.val_loss, elapsed=self._tick(), out_dir=self.out_dir,
                             message=message, history=tuple(history))
@@ -215,8 +242,15 @@ class Trainer:
         return self.progress.elapsed
 
     def _stop_reason(self, stop_event: threading.Event | None) -> str | None:
-        reason = self.budget.exhausted(self.progress.step, self._tick())
-        if reason is None and stop_event is not None and stop_event.is_set():
+        interrupted = stop_event is not None and stop_event.is_set()
+        elapsed = self._tick()
+        if self.world.distributed:
+            # Every rank must follow the same learning-rate schedule and stop at the same step: they agree on
+            # the elapsed time (the slowest rank's) and on whether any of them was asked to stop.
+            elapsed, flag = self.world.max([elapsed, float(interrupted)], self.device)
+            self.progress.elapsed, interrupted = elapsed, bool(flag)
+        reason = self.budget.exhausted(self.progress.step, elapsed)
+        if reason is None and interrupted:
             reason = "interrupted"
         return reason
 
@@ -235,7 +269,7 @@ class Trainer:
         inputs = window.inputs.to(self.device, non_blocking=True)
         targets = window.targets.to(self.device, non_blocking=True)
         with autocast(self.config.precision, self.device):
-            logits, state = self.model(inputs, self.state)
+            logits, state = self.net(inputs, self.state)
             # The loss in fp32 whatever the logits' precision.
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
@@ -245,7 +279,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        value = loss.item()
+        value = self.world.mean(loss)   # with several processes, the loss over all B streams
         # Under fp16 an overflowing gradient is the scaler's business (it skips the step), not a divergence.
         if not (math.isfinite(value) and (self.scaler is not None or math.isfinite(grad_norm.item()))):
             self.optimizer.zero_grad(set_to_none=True)
@@ -269,7 +303,10 @@ class Trainer:
             state = None
         self.state = state if state is not None else self.model.initial_state(self.batcher.batch_size, self.device)
 
-    def _evaluate_and_save(self, losses: list[float]) -> dict:
+    def _evaluate_and_save(self, losses: list[float]) -> dict | None:
+        if not self.world.is_main:
+            self._save(LAST)   # gives rank 0 this rank's streams for its checkpoint
+            return None
         train_loss = sum(losses) / len(losses) if losses else None
         val_loss = None
         if len(self.corpus.val) >= 2:
@@ -304,7 +341,12 @@ class Trainer:
         return record
 
     def _save(self, name: str, same_as: Path | None = None) -> None:
-        """Write a checkpoint; ``same_as`` names one just written with identical content (linked, not rewritten)."""
+        """Write a checkpoint; ``same_as`` names one just written with identical content (linked, not rewritten).
+        Of several processes, the others only hand rank 0 their share of the state (``_payload``)."""
+        if not self.world.is_main:
+            self._payload()
+            self.saved_step = self.progress.step
+            return
         if same_as is not None:
             path = duplicate_checkpoint(same_as, self.out_dir / name)
         else:
@@ -314,7 +356,10 @@ class Trainer:
         self.emit(Saved(path=path, step=self.progress.step))
 
     def _payload(self) -> dict:
-        """Everything sampling and an exact resume need (see charlstm.checkpoint)."""
+        """Everything sampling and an exact resume need (see charlstm.checkpoint). With several processes
+        every rank calls it at the same step: the state of all B streams and every rank's RNG are gathered."""
+        state = self.world.gather_rows(state_tensors(self.state))
+        rngs = self.world.gather_objects(rng_state())
         return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),
@@ -322,8 +367,9 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),
             "progress": self.progress.to_dict(),
-            "state": list(state_tensors(self.state)),
-            "rng": rng_state(),
+            "state": list(state),
+            "rng": rngs[0],
+            "rank_rng": rngs if self.world.distributed else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "corpus": self.corpus.origin(),
         }
@@ -365,7 +411,8 @@ def _id_map(corpus_vocab: Vocab, model_vocab: Vocab) -> torch.Tensor | None:
 
 def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, config: dict | None = None,
           resume: bool = False, init_from: Path | str | None = None, overwrite: bool = False,
-          on_event: Callable[[Event], Any] | None = None, stop_event: threading.Event | None = None) -> Finished:
+          on_event: Callable[[Event], Any] | None = None, stop_event: threading.Event | None = None,
+          world: World | None = None) -> Finished:
     """Train a model on ``corpus`` into ``out_dir``.
 
     ``model`` holds ModelConfig fields (``num_layers``, ``hidden_size``, ...) and ``config`` TrainConfig
@@ -373,6 +420,10 @@ def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, con
     with its saved settings, except those given in ``config``; the architecture comes from the
     checkpoint. ``init_from`` starts from another run's weights (fine-tuning) with a fresh optimizer.
     A new run refuses a directory that already holds one unless ``overwrite``.
+
+    Started by torchrun (``world``: from its environment by default), each process trains its share of the
+    streams under DistributedDataParallel (see ``charlstm.distributed``); every rank reports Started,
+    Stepped and Finished, rank 0 alone Evaluated and Saved.
     """
     if resume and init_from is not None:
         raise ConfigError("--resume and --init-from cannot be combined (resume continues this run; "
@@ -389,4 +440,5 @@ def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, con
         replaced = existing_run(out_dir, overwrite)  # refused unless overwrite, before any work
         start = (fine_tuned_start(corpus, Path(init_from), model_options, train_options) if init_from is not None
                  else fresh_start(corpus, model_options, train_options))
-    return Trainer(corpus, out_dir, start, on_event or (lambda event: None), replaced).run(stop_event)
+    world = world or world_from_env()
+    return Trainer(corpus, out_dir, start, on_event or (lambda event: None), replaced, world).run(stop_event)

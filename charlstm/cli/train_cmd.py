@@ -251,42 +251,48 @@ def train(
         charlstm train corpus.txt --precision bf16
     """
     from charlstm.checkpoint import resolve_checkpoint
+    from charlstm.distributed import main_first, process_group
     from charlstm.settings import resolve_settings
     from charlstm.train import train as run_training
 
     given = locals()
-    settings = resolve_settings(
-        inputs=corpus, out_dir=out, resume=resume, recipe=recipe, config_file=config,
-        model={f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None},
-        train={f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None},
-        val_fraction=val_fraction, encoding=encoding)
-    for line in settings.notes:
-        note(line)
-    out = settings.out_dir
-    if init_from is not None:
-        init_from = resolve_checkpoint(init_from)
-    prepared = prepare_or_fail(settings.inputs, data_dir, settings.val_fraction, settings.encoding)
-    for line in settings.differences(prepared):
-        note(line)
-    stop = threading.Event()
-    received = install_stop_handlers(stop)
-    view = TrainView(show_samples=not quiet)
-    try:
-        result = run_training(prepared, out, model=settings.model, config=settings.train, resume=resume,
-                              init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop)
-    finally:
-        view.close()
-    if as_json:
-        print_json({"run_dir": str(out), "steps": result.step, "best_val_loss": result.best_val_loss,
-                    "last_val_loss": result.last_val_loss, "elapsed": round(result.elapsed, 3),
-                    "reason": result.reason})
-    summary = f"best validation {nats(result.best_val_loss)}" if result.best_val_loss is not None else "no evaluation"
-    if result.reason == "diverged":
-        fail(f"training diverged at step {result.step + 1}: the loss or gradient became NaN/inf; "
-             f"{out / 'last.pt'} holds the last good checkpoint (try a lower --lr)", 1)
-    if result.reason == "interrupted":
-        console.print(f"stopped at step {result.step}; saved {out / 'last.pt'}. Resume with: "
-                      f"charlstm train --resume --out {out}")
-        raise typer.Exit(130 if received.get("signal") == signal.SIGINT else 0)
-    console.print(f"[green]done[/]: {result.step} steps in {result.elapsed:.0f} s ({result.reason}), {summary}. "
-                  f"Checkpoints in {out}/. Next: charlstm sample {out}")
+    with process_group() as world:   # under torchrun, this process is one of several
+        if not world.is_main:
+            console.quiet = True      # rank 0 speaks for the run
+        settings = resolve_settings(
+            inputs=corpus, out_dir=out, resume=resume, recipe=recipe, config_file=config,
+            model={f.name: given[f.name] for f in fields(ModelConfig) if given.get(f.name) is not None},
+            train={f.name: given[f.name] for f in fields(TrainConfig) if given.get(f.name) is not None},
+            val_fraction=val_fraction, encoding=encoding)
+        for line in settings.notes:
+            note(line)
+        out = settings.out_dir
+        if init_from is not None:
+            init_from = resolve_checkpoint(init_from)
+        with main_first(world):   # rank 0 prepares the corpus cache, the others then read it
+            prepared = prepare_or_fail(settings.inputs, data_dir, settings.val_fraction, settings.encoding)
+        for line in settings.differences(prepared):
+            note(line)
+        stop = threading.Event()
+        received = install_stop_handlers(stop)
+        view = TrainView(show_samples=not quiet) if world.is_main else None
+        try:
+            result = run_training(prepared, out, model=settings.model, config=settings.train, resume=resume,
+                                  init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop, world=world)
+        finally:
+            if view is not None:
+                view.close()
+        if as_json and world.is_main:
+            print_json({"run_dir": str(out), "steps": result.step, "best_val_loss": result.best_val_loss,
+                        "last_val_loss": result.last_val_loss, "elapsed": round(result.elapsed, 3),
+                        "reason": result.reason})
+        summary = f"best validation {nats(result.best_val_loss)}" if result.best_val_loss is not None else "no evaluation"
+        if result.reason == "diverged":
+            fail(f"training diverged at step {result.step + 1}: the loss or gradient became NaN/inf; "
+                 f"{out / 'last.pt'} holds the last good checkpoint (try a lower --lr)", 1)
+        if result.reason == "interrupted":
+            console.print(f"stopped at step {result.step}; saved {out / 'last.pt'}. Resume with: "
+                          f"charlstm train --resume --out {out}")
+            raise typer.Exit(130 if received.get("signal") == signal.SIGINT else 0)
+        console.print(f"[green]done[/]: {result.step} steps in {result.elapsed:.0f} s ({result.reason}), {summary}. "
+                      f"Checkpoints in {out}/. Next: charlstm sample {out}")
