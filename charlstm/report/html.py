@@ -22,7 +22,7 @@ h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}.dim{color:
 .text span{padding:1px 0}.sample{background:#f7f7f7;padding:.8em;border-radius:4px}
 .strip span{display:inline-block;width:.6em;height:.55em}
 table{border-collapse:collapse;margin:.6em 0}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}
-th{background:#fafafa}td.l,th.l{text-align:left}svg.chart{font-size:11px;margin:.4em 1em .4em 0}
+th{background:#fafafa}summary{cursor:pointer;color:#555;margin:.5em 0}td.l,th.l{text-align:left}svg.chart{font-size:11px;margin:.4em 1em .4em 0}
 .charts{display:flex;flex-wrap:wrap}select{font-size:14px}"""
 
 
@@ -76,9 +76,9 @@ def strip(values: Sequence[float], label: str) -> str:
     return f"<div class='strip'>{boxes}</div>"
 
 
-def memory_unit_section(report) -> list[str]:
+def memory_unit_section(report, shown: int = 3) -> list[str]:
     """The units suite (``charlstm.probes.units.UnitsReport``): the best memory unit's cell state along each
-    context, its forget gate below, and the units ranked."""
+    context (the first ``shown`` open, the others folded), its forget gate below, and the units ranked."""
     best = report.units[0]
     scale = scale_of([v for trace in report.best_traces.values() for v in trace])
     parts = [f"<p>Layer {best.layer}, unit {best.unit}: {best.selectivity:.0%} of its variance at the question is "
@@ -86,9 +86,12 @@ def memory_unit_section(report) -> list[str]:
              f"the filler is {best.forget_in_filler:.3f}. Each character is tinted by the unit's cell state after "
              f"it (red positive, blue negative); the grey strip is its forget gate (dark: erasing, light: "
              f"keeping). Hover for the values.</p>"]
-    for label, trace in report.best_traces.items():
-        parts.append(f"<h3>{esc(label)}</h3>" + tinted(report.texts.get(label, ""), trace, "c", scale)
-                     + strip(report.best_forget[label], "forget gate"))
+    contexts = [f"<h3>{esc(label)}</h3>" + tinted(report.texts.get(label, ""), trace, "c", scale)
+                + strip(report.best_forget[label], "forget gate") for label, trace in report.best_traces.items()]
+    parts += contexts[:shown]
+    if contexts[shown:]:   # the rest folded away: fourteen cues make a long page
+        parts.append(f"<details><summary>the other {len(contexts) - shown} cues</summary>"
+                     + "".join(contexts[shown:]) + "</details>")
     parts.append("<h3>Units ranked by selectivity</h3>" + table(
         ["layer", "unit", "selectivity", "forget gate in filler"],
         [(u.layer, u.unit, f"{u.selectivity:.2f}", f"{u.forget_in_filler:.3f}") for u in report.units]))
@@ -97,4 +100,4 @@ def memory_unit_section(report) -> list[str]:
 
 def units_page(report, title: str = "charlstm: which unit carries the cue") -> str:
     """The units suite alone, as its own page (``charlstm probe --suite units --html``)."""
-    return page(title, [f"<h1>{esc(title)}</h1>", *memory_unit_section(report)])
+    return page(title, [f"<h1>{esc(title)}</h1>", *memory_unit_section(report, shown=len(report.best_traces))])
