@@ -305,7 +305,7 @@ def test_probe_files_are_data_never_code(tmp_path):
     (["--dropout", "1"], "--dropout"),
     (["--seq-len", "0"], "--seq-len"),
     (["--on-divergence", "maybe"], "--on-divergence"),
-    (["--precision", "fp16"], "--precision must be one of fp32, bf16"),
+    (["--precision", "half"], "--precision must be one of fp32, bf16, fp16"),
     (["--warmup-steps", "-1"], "--warmup-steps"),
     (["--min-lr-ratio", "1.5"], "--min-lr-ratio"),
     (["--grad-clip", "0"], "--grad-clip"),
