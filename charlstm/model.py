@@ -2,9 +2,10 @@
 
 The core is PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU), ``nn.GRU`` or ``nn.RNN``, or one
 of the custom cells of ``charlstm.cells`` (peephole, coupled, depth-gated, clockwork), which share
-nn.LSTM's calling convention. Training a fused core on a CPU runs it one layer at a time (the same
-kernels and weights) so that the dropout between layers is ours, which draws its mask far faster than
-nn.LSTM's ``bernoulli_``.
+nn.LSTM's calling convention. Training a fused core with dropout between layers runs it one layer at a
+time (the same kernels and weights) so that the dropout is ours: on a CPU it draws its mask far faster
+than nn.LSTM's ``bernoulli_``, and on a GPU it draws from the CUDA generator a checkpoint saves, where
+cuDNN's own dropout keeps a cached state that a resumed run could not restore.
 Everything else (training, sampling, probes) talks to ``CharRNN`` through ``forward`` and
 ``initial_state`` and never branches on the cell type.
 
@@ -85,7 +86,7 @@ class CharRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
-        if self.fused and self.training and self.core.dropout > 0 and ids.device.type == "cpu":
+        if self.fused and self.training and self.core.dropout > 0:
             return self._forward_by_layer(ids, state)
         return self.from_embeddings(self.embedding(ids), state)
 

@@ -130,6 +130,11 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         for group, setting in zip(self.optimizer.param_groups, fused):  # loading copied the saved run's flag
             group["fused"] = setting
+            if setting:  # a run saved on the CPU left its step counters there; fused AdamW wants them beside the weights
+                for parameter in group["params"]:
+                    state = self.optimizer.state.get(parameter, {})
+                    if "step" in state:
+                        state["step"] = state["step"].to(parameter.device, torch.float32)
         self.progress = _checked_progress(checkpoint["progress"])
         self.optimizer.param_groups[0]["weight_decay"] = self.config.weight_decay  # a changed --weight-decay applies
         saved_config = checkpoint.get("train_config") or {}
