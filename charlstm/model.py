@@ -14,6 +14,7 @@ Shapes: B batch, T time, V vocabulary, L layers, H hidden size, E embedding size
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -28,6 +29,10 @@ State = torch.Tensor | tuple[torch.Tensor, ...]
 
 _CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
+
+# Training layer by layer hands cuDNN each layer's weights apart, which it copies into one buffer per call
+# (a small cost, measured in benchmarks/gpu_bench.py) and warns about on every run.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
 # The one-layer functions behind nn.LSTM / nn.GRU / nn.RNN, by the module's ``mode``.
 _LAYER_FUNCTIONS = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
