@@ -4,6 +4,7 @@ measures them)."""
 
 from __future__ import annotations
 
+from charlstm.probes.saliency import span_summary
 from charlstm.report.build import ReportData
 from charlstm.report.html import esc, json_data, memory_unit_section, page, table, tinted
 from charlstm.report.svg import line_chart, scatter
@@ -122,9 +123,8 @@ def _saliency(data: ReportData) -> list[str]:
              tinted(result.text, result.gradient_norm, "gradient norm", levels=log_levels(result.gradient_norm),
                     attributes=" id='saliency'")]
     if data.saliency_spans:
-        total = sum(result.gradient_norm) or 1.0
-        rows = [(name, f"{sum(result.gradient_norm[a:b]) / total:.0%}",
-                 f"{sum(result.gradient_norm[a:b]) / max(1, b - a):.4f}", b - a)
+        summary = span_summary(result, data.saliency_spans)
+        rows = [(name, f"{summary[name]['share']:.0%}", f"{summary[name]['per_char']:.4f}", b - a)
                 for name, (a, b) in data.saliency_spans.items()]
         parts.append(table(["span", "share of gradient", "per character", "characters"], rows, left=1))
     return parts
