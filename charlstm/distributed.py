@@ -74,12 +74,22 @@ class World:
             gathered.append(torch.cat(parts, dim=1))
         return tuple(gathered)
 
-    def gather_objects(self, value: object) -> list[object]:
+    def gather_rng(self, state: dict) -> list[dict]:
+        """Every rank's RNG states (``runtime.rng_state``: CPU byte tensors, so gloo carries them whatever
+        device training runs on), in rank order."""
         if not self.distributed:
-            return [value]
-        out: list[object] = [None] * self.size
-        dist.all_gather_object(out, value)
-        return out
+            return [state]
+        tensors = [state["torch"], *state.get("cuda", [])]
+        gathered = []
+        for tensor in tensors:
+            parts = [torch.empty_like(tensor) for _ in range(self.size)]
+            dist.all_gather(parts, tensor)
+            gathered.append(parts)
+        states = [{"torch": gathered[0][rank]} for rank in range(self.size)]
+        if "cuda" in state:
+            for rank, rank_state in enumerate(states):
+                rank_state["cuda"] = [parts[rank] for parts in gathered[1:]]
+        return states
 
     def rows(self, batch_size: int) -> slice:
         """The streams this rank reads."""

@@ -130,7 +130,8 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         for group, setting in zip(self.optimizer.param_groups, fused):  # loading copied the saved run's flag
             group["fused"] = setting
-            if setting:  # a run saved on the CPU left its step counters there; fused AdamW wants them beside the weights
+            # A run saved on the CPU left its step counters there; fused AdamW wants them beside the weights.
+            if setting:
                 for parameter in group["params"]:
                     state = self.optimizer.state.get(parameter, {})
                     if "step" in state:
@@ -364,7 +365,7 @@ class Trainer:
         """Everything sampling and an exact resume need (see charlstm.checkpoint). With several processes
         every rank calls it at the same step: the state of all B streams and every rank's RNG are gathered."""
         state = self.world.gather_rows(state_tensors(self.state))
-        rngs = self.world.gather_objects(rng_state())
+        rngs = self.world.gather_rng(rng_state())
         return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),

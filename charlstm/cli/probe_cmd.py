@@ -57,9 +57,9 @@ def probe(
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
                                            max=1_000_000)] = 2000,
     as_json: Annotated[bool, json_option("Every figure")] = False,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write the units suite as an HTML page "
-                                                                    "(each character tinted by the memory unit's cell state; "
-                                                                    "charlstm report draws it with everything else).")] = None,
+    html_out: Annotated[Optional[Path], typer.Option(
+        "--html", help="Also write the units suite as an HTML page (each character tinted by the memory unit's "
+                       "cell state; charlstm report draws it with everything else).")] = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
