@@ -129,20 +129,33 @@ def join(world: World) -> None:
         dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
 
 
-def leave(world: World) -> None:
+def leave(world: World, wait: bool = True) -> None:
+    """Leave the process group; with ``wait``, only once every rank is done with it (a gloo rank that tore
+    it down while its peer was still closing aborted the process: "terminate called without an active
+    exception", about one run in four)."""
     if world.distributed and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
 @contextmanager
-def process_group() -> Iterator[World]:
-    """The world torchrun started this process in, joined for the duration (a world of one otherwise)."""
+def process_group(agreed: tuple[type[BaseException], ...] = ()) -> Iterator[World]:
+    """The world torchrun started this process in, joined for the duration (a world of one otherwise).
+    On the way out the ranks wait for each other when the body ended the same way on all of them: it
+    returned, or raised one of the ``agreed`` exceptions (a stop every rank decided together). After any
+    other error a peer may never arrive, so the group is left at once (torchrun stops the others)."""
     world = world_from_env()
     join(world)
+    together = False
     try:
         yield world
+        together = True
+    except agreed:
+        together = True
+        raise
     finally:
-        leave(world)
+        leave(world, wait=together)
 
 
 @contextmanager

@@ -256,7 +256,8 @@ def train(
     from charlstm.train import train as run_training
 
     given = locals()
-    with process_group() as world:   # under torchrun, this process is one of several
+    # Under torchrun this process is one of several; a run they stopped together ends in typer.Exit.
+    with process_group(agreed=(typer.Exit,)) as world:
         if not world.is_main:
             console.quiet = True      # rank 0 speaks for the run
         settings = resolve_settings(
