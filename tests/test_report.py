@@ -117,3 +117,26 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
     # The script recoloured the passage by the selected unit and put its value on every character.
     first = dom.split('id="unit-passage"', 1)[1].split("</span>", 1)[0]
     assert re.search(r'title="\d+:\d+ (cell|hidden) [+-]\d\.\d{3}"', first)
+
+
+@pytest.mark.parametrize("cell", ["gru", "clockwork", "peephole"])
+def test_report_of_other_cells(tmp_path, cell):
+    """Units read h where there is no cell state; gate statistics cover a GRU's gates and say a clockwork
+    RNN has none."""
+    from charlstm.checkpoint import load_model
+    from charlstm.corpus import corpus_from_text
+    from charlstm.report.build import ReportOptions, gather
+    from charlstm.report.page import render
+
+    corpus = corpus_from_text(HOSTILE * 60, name="hostile", val_fraction=0.3)
+    train(corpus, tmp_path / "run", model={**TINY_MODEL, "cell": cell}, config={**TINY_TRAIN, "max_steps": 3})
+    model, vocab, payload, path = load_model(tmp_path / "run")
+    (tmp_path / "held_out.txt").write_text(HOSTILE * 12, encoding="utf-8")
+    data = gather(model, vocab, payload, path, ReportOptions(text=tmp_path / "held_out.txt", chars=600, positions=20))
+    page = render(data)
+    kinds = {u.kind for u in data.units.top + data.units.best}
+    assert kinds <= {"cell", "hidden"} if cell == "peephole" else kinds == {"hidden"}
+    if cell == "clockwork":
+        assert not data.gates.stats and "no learned gates" in page
+    else:
+        assert data.gates.stats and "layer 0 gates" in page
