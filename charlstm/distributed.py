@@ -135,7 +135,7 @@ def leave(world: World, wait: bool = True) -> None:
     exception", about one run in four)."""
     if world.distributed and dist.is_initialized():
         if wait:
-            dist.barrier()
+            world.barrier()
         dist.destroy_process_group()
 
 

@@ -84,8 +84,9 @@ def clamp_state(state: StepState, clamps: Sequence[Clamp]) -> None:
     the state shares (a prompt's state expanded to many rows, the fused core's output) is never changed."""
     part = state.parts[1] if state.has_cell else state.parts[0]
     for clamp in clamps:
-        index = torch.tensor([clamp.unit], device=part[clamp.layer].device)
-        part[clamp.layer] = part[clamp.layer].index_fill(1, index, clamp.value)
+        held = part[clamp.layer].clone()
+        held[:, clamp.unit] = clamp.value
+        part[clamp.layer] = held
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ class Stepper:
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head
         self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
+        self.embedding = model.embedding.weight.detach()
         if self.custom is not None:
-            self.embedding = model.embedding.weight.detach()
             self.recurrent = [tuple(w.detach() for w in self.custom.recurrent(layer)) for layer in range(self.num_layers)]
             return
         weight = lambda name, layer: getattr(core, f"{name}_l{layer}").detach()  # noqa: E731
@@ -80,18 +80,18 @@ class Stepper:
         # table too, except for a GRU, whose reset gate multiplies the hidden part (bias included) alone.
         fold_hidden_bias = self.cell != "gru"
         input_bias = weight("bias_ih", 0) + (weight("bias_hh", 0) if fold_hidden_bias else 0)
-        self.table = torch.addmm(input_bias, model.embedding.weight.detach(), weight("weight_ih", 0).t())
+        self.table = torch.addmm(input_bias, self.embedding, weight("weight_ih", 0).t())
         empty = self.table.new_empty(self.table.size(1), 0)
         self.layers = [(empty, weight("weight_hh", 0), None,
                         torch.zeros_like(input_bias) if fold_hidden_bias else weight("bias_hh", 0))]
-        # The layer-0 table rides in as a per-row (B, G) input bias, which CUDA's fused LSTM and GRU cell
-        # kernels refuse (they take a 1-D bias): off the CPU those cells take the written-out step.
-        self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
-        # On a GPU a step costs its kernel launches, not its arithmetic: there the fused core (cuDNN, a few
-        # kernels for all layers) steps faster than the cell functions' dozen per layer
-        # (benchmarks/gpu_bench.py: 512 streams of a 3 x 1024 LSTM, 0.45x a naive nn.LSTM loop before).
+        # The layer-0 table rides in as a per-row (B, G) input bias, which the fused LSTM and GRU cell kernels
+        # off the CPU refuse (they take a 1-D bias). On CUDA a step goes through the fused core instead: a
+        # step costs its kernel launches there, not its arithmetic, and cuDNN takes a few for all layers
+        # where the cell functions take a dozen per layer (benchmarks/gpu_bench.py: 512 streams of a
+        # 3 x 1024 LSTM, 0.45x a naive nn.LSTM loop before). Elsewhere off the CPU (MPS), and wherever gates
+        # are asked for, the step is written out gate by gate.
         self.fused_core = core if self.table.device.type == "cuda" else None
-        self.embedding = model.embedding.weight.detach()
+        self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
 

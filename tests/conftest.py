@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
 from charlstm.config import ModelConfig
+from charlstm.corpora import memory
 from charlstm.corpus import corpus_from_text
 from charlstm.model import CharRNN
+from charlstm.train import Stepped, train
+from charlstm.vocab import Vocab
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TINY_MODEL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 8, "dropout": 0.0}
@@ -54,3 +58,37 @@ def shakespeare() -> Path:
     if not SHAKESPEARE.exists():
         pytest.skip("../shared/data/tinyshakespeare.txt is not present")
     return SHAKESPEARE
+
+
+# The vocabulary of the built-in memory corpus, for tiny models the probes read memory contexts with.
+MEMORY_VOCAB = Vocab.from_text(memory.generate_corpus(size=200_000))
+
+
+@pytest.fixture
+def memory_run(tmp_path, monkeypatch):
+    """A run directory of a tiny model trained 5 steps on the built-in memory corpus (working directory:
+    tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    from charlstm.corpus import prepare_corpus
+
+    corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
+    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    return tmp_path / "run"
+
+
+def straight_and_resumed(corpus, tmp_path: Path, model: dict, config: dict, stop_at: int = 13):
+    """Train into tmp_path/a in one go, and into tmp_path/b stopped after step ``stop_at`` (as Ctrl-C stops
+    it) and resumed: (the straight run's events, the stopped-and-resumed run's events)."""
+    straight = []
+    train(corpus, tmp_path / "a", model=model, config=config, on_event=straight.append)
+    stop, resumed = threading.Event(), []
+
+    def stop_after(event):
+        resumed.append(event)
+        if isinstance(event, Stepped) and event.step == stop_at:
+            stop.set()
+
+    first = train(corpus, tmp_path / "b", model=model, config=config, on_event=stop_after, stop_event=stop)
+    assert first.reason == "interrupted" and first.step == stop_at
+    train(corpus, tmp_path / "b", resume=True, on_event=resumed.append)
+    return straight, resumed

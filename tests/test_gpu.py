@@ -35,7 +35,7 @@ from charlstm.start import fresh_start, resumed_start
 from charlstm.stepper import Stepper
 from charlstm.train import Started, Stepped, Trainer, train
 from charlstm.vocab import Vocab
-from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN, tiny_model
+from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN, tiny_model, straight_and_resumed
 
 DEVICE = os.environ.get("CHARLSTM_GPU_TESTS_DEVICE", "cuda")
 ON_CUDA = DEVICE == "cuda"
@@ -209,18 +209,7 @@ def test_resume_on_the_gpu_continues_exactly(model, tmp_path, corpus, monkeypatc
     if ON_CUDA:
         monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     config = {**TINY_TRAIN, "device": DEVICE, "max_steps": 24, "eval_every": 8, "seq_len": 8}
-    straight = []
-    train(corpus, tmp_path / "a", model=model, config=config, on_event=straight.append)
-    stop, resumed = threading.Event(), []
-
-    def stop_at_13(event):
-        resumed.append(event)
-        if isinstance(event, Stepped) and event.step == 13:
-            stop.set()
-
-    first = train(corpus, tmp_path / "b", model=model, config=config, on_event=stop_at_13, stop_event=stop)
-    assert first.reason == "interrupted" and first.step == 13
-    train(corpus, tmp_path / "b", resume=True, on_event=resumed.append)
+    straight, resumed = straight_and_resumed(corpus, tmp_path, model, config)
 
     def losses(events):
         return [(e.step, e.loss) for e in events if isinstance(e, Stepped)]

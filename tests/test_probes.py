@@ -21,11 +21,9 @@ from charlstm.probes.prompt import parse_swaps, probe_prompt
 from charlstm.probes.scoring import continuation_logprobs, score_continuations
 from charlstm.probes.warmup import WARMUP_SEED, WARMUP_TEMPERATURE, default_warmup, resolve_warmup
 from charlstm.sample import SamplingOptions, context_ids, sample_text
-from charlstm.train import train
 from charlstm.vocab import Vocab
-from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_model
+from tests.conftest import MEMORY_VOCAB, tiny_model
 
-MEMORY_VOCAB = Vocab.from_text(memory.generate_corpus(size=200_000))
 
 
 def hand_logprob(model, vocab, prompt: str, candidate: str) -> float:
@@ -230,14 +228,6 @@ def test_shipped_shakespeare_example_parses():
     assert probes and all(len(p.cues) >= 2 for p in probes)
 
 
-@pytest.fixture
-def memory_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    from charlstm.corpus import prepare_corpus
-
-    corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
-    return tmp_path / "run"
 
 
 def test_probe_command_end_to_end(memory_run, tmp_path):

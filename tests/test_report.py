@@ -71,16 +71,11 @@ def test_report_escapes_corpus_text(report_page):
     assert json.loads(values)
 
 
-def test_report_of_a_memory_model_draws_the_memory_probes(tmp_path, monkeypatch):
-    from charlstm.corpus import prepare_corpus
-
-    monkeypatch.chdir(tmp_path)
-    corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
-    result = CliRunner().invoke(app, ["report", str(tmp_path / "run"), "--draws", "1", "--positions", "50",
+def test_report_of_a_memory_model_draws_the_memory_probes(memory_run):
+    result = CliRunner().invoke(app, ["report", str(memory_run), "--draws", "1", "--positions", "50",
                                       "--chars", "800"])
     assert result.exit_code == 0, result.output
-    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    page = (memory_run / "report.html").read_text(encoding="utf-8")
     for heading in ("Memory: does the answer follow the cue?", "Forgetting", "The unit that carries the cue"):
         assert f"<h2>{heading}" in page, heading
     assert "one cue-swap context" in page and "<td class=l>cue</td>" in page

@@ -10,28 +10,16 @@ import torch
 from typer.testing import CliRunner
 
 from charlstm.cli import app
-from charlstm.corpora import memory
 from charlstm.errors import ProbeError
 from charlstm.probes import cue_swap
 from charlstm.probes.saliency import mean_summary, saliencies, saliency, span_summary
 from charlstm.sample import context_ids
-from charlstm.train import train
 from charlstm.vocab import Vocab
-from tests.conftest import TINY_MODEL, TINY_TRAIN, tiny_model
+from tests.conftest import MEMORY_VOCAB, tiny_model
 
 VOCAB = Vocab.from_text("\n .Iabcdefghilnoprstuwy")
-MEMORY_VOCAB = Vocab.from_text(memory.generate_corpus(size=200_000))
 
 
-@pytest.fixture
-def memory_run(tmp_path, monkeypatch):
-    """A run directory on the built-in memory corpus (as in test_probes.py)."""
-    monkeypatch.chdir(tmp_path)
-    from charlstm.corpus import prepare_corpus
-
-    corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
-    return tmp_path / "run"
 
 
 def logprob_of_embeddings(model, vocab, prefix: str, text: str, answer: str, x: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ from charlstm.model import CharRNN
 from charlstm.start import fresh_start
 from charlstm.train import Evaluated, Finished, Started, Stepped, Trainer, learning_rate, train
 from charlstm.config import TrainConfig
-from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN
+from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN, straight_and_resumed
 
 
 def losses_of(events):
@@ -48,19 +48,7 @@ def test_run_directory_contents(tmp_path, corpus):
 def test_resume_continues_exactly(tmp_path, corpus):
     config = {**TINY_TRAIN, "max_steps": 30, "eval_every": 7, "seq_len": 8}
     model = {**TINY_MODEL, "dropout": 0.3, "num_layers": 2}  # dropout: the RNG state must be restored too
-    straight = []
-    train(corpus, tmp_path / "a", model=model, config=config, on_event=straight.append)
-
-    stop, resumed = threading.Event(), []
-
-    def stop_at_13(event):
-        resumed.append(event)
-        if isinstance(event, Stepped) and event.step == 13:
-            stop.set()
-
-    first = train(corpus, tmp_path / "b", model=model, config=config, on_event=stop_at_13, stop_event=stop)
-    assert first.reason == "interrupted" and first.step == 13
-    train(corpus, tmp_path / "b", resume=True, on_event=resumed.append)
+    straight, resumed = straight_and_resumed(corpus, tmp_path, model, config)
     assert losses_of(resumed) == losses_of(straight)
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]

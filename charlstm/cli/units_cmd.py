@@ -39,15 +39,15 @@ def units(
         charlstm units run/best.pt --text held_out.txt --top 12 --show 5
         charlstm units pretrained:memory-lstm --json
     """
-    from charlstm.probes.context_usage import held_out_ids
+    from charlstm.probes.context_usage import held_out_text
     from charlstm.probes.interpretable import interpretable_units
 
     model, vocab, payload, _ = load_for_cli(checkpoint, device)
     with console.status("reading held-out text...", spinner="dots"):
-        ids, skipped = held_out_ids(payload, vocab, text, encoding)
-        if skipped:
-            warn(f"skipped {skipped} character(s) of the text outside the model's vocabulary")
-        report = interpretable_units(model, vocab, vocab.decode(ids[:chars]), top=top)
+        held_out, notes = held_out_text(payload, vocab, text, encoding, chars)
+        for message in notes:
+            warn(message)
+        report = interpretable_units(model, vocab, held_out, top=top)
     if as_json:
         return print_json(report.to_dict())
     render_units_report(report, show)

@@ -111,6 +111,18 @@ def run_context_usage(model: CharRNN, vocab: Vocab, ids: torch.Tensor, contexts:
                               prefix=prefix)
 
 
+def skipped_note(skipped: int) -> list[str]:
+    """What the user should know when held-out text had characters the model cannot read."""
+    return [f"skipped {skipped} character(s) of the held-out text outside the model's vocabulary"] if skipped else []
+
+
+def held_out_text(payload: dict, vocab, text_path=None, encoding: str = "utf-8", chars: int | None = None
+                  ) -> tuple[str, list[str]]:
+    """The first ``chars`` characters of ``held_out_ids``, as text, and ``skipped_note``."""
+    ids, skipped = held_out_ids(payload, vocab, text_path, encoding)
+    return vocab.decode(ids[:chars]), skipped_note(skipped)
+
+
 def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = "utf-8") -> tuple[torch.Tensor, int]:
     """Held-out ids in the model's vocabulary: from a text file, or the run's own validation split.
 

@@ -101,13 +101,9 @@ def rank_units(trace: Trace, top: int = 8, shown: int = 600) -> InterpretableRep
     ranked = [entry(column, int(feature_of[column])) for column in strength.argsort(descending=True)[:top].tolist()]
     start = half + max(0, (positions - half - shown) // 2)
     stretch = slice(start, start + shown)
-    unit_values = {u.key: _column(kinds, u, trace)[stretch].tolist() for u in [*ranked, *best]}
+    unit_values = {u.key: dict(kinds)[u.kind][:, u.layer, u.unit][stretch].tolist() for u in [*ranked, *best]}
     return InterpretableReport(positions=positions, prevalence=prevalence, best=best, top=ranked,
                                passage=trace.text[stretch], values=unit_values, absent=absent)
-
-
-def _column(kinds: list[tuple[str, torch.Tensor]], unit: UnitFeature, trace: Trace) -> torch.Tensor:
-    return dict(kinds)[unit.kind][:, unit.layer, unit.unit]
 
 
 def _finite(value: torch.Tensor) -> float:

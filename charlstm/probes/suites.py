@@ -80,14 +80,12 @@ def run_suites(model: CharRNN, vocab: Vocab, payload: dict, options: SuiteOption
         ids, skipped = context_usage.held_out_ids(payload, vocab, options.text)
         report = context_usage.run_context_usage(model, vocab, ids, options.contexts or context_usage.DEFAULT_CONTEXTS,
                                                  positions=options.positions, prefix=options.prefix)
-        notes = [f"skipped {skipped} character(s) of the text outside the model's vocabulary"] if skipped else []
-        yield SuiteResult("context", report, notes)
+        yield SuiteResult("context", report, context_usage.skipped_note(skipped))
     if "gates" in chosen:
         from charlstm.probes.gates import run_gate_statistics
 
-        ids, skipped = context_usage.held_out_ids(payload, vocab, options.text)
-        notes = [f"skipped {skipped} character(s) of the text outside the model's vocabulary"] if skipped else []
-        yield SuiteResult("gates", run_gate_statistics(model, vocab, vocab.decode(ids[:options.chars])), notes)
+        text, notes = context_usage.held_out_text(payload, vocab, options.text, chars=options.chars)
+        yield SuiteResult("gates", run_gate_statistics(model, vocab, text), notes)
     if options.file is not None:
         for spec in custom.load_probe_file(options.file):
             yield SuiteResult("custom", cue_swap.run_cue_swap(model, vocab, replace(spec, **distances, **warmup)))

@@ -90,8 +90,8 @@ def _run(model: CharRNN, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor 
             cells.append(torch.stack(state.c, dim=1))
         # A gate some layers lack (a depth-gated cell's first layer has no layer below) is NaN there.
         for name in dict.fromkeys(name for layer in layers for name in layer):
-            missing = torch.full_like(state.h[0], float("nan"))
-            gates.setdefault(name, []).append(torch.stack([layer.get(name, missing) for layer in layers], dim=1))
+            values = [layer[name] if name in layer else torch.full_like(state.h[0], float("nan")) for layer in layers]
+            gates.setdefault(name, []).append(torch.stack(values, dim=1))
     hidden = torch.stack(hiddens, dim=1).cpu()
     cell = torch.stack(cells, dim=1).cpu() if cells else None
     return hidden, cell, {name: torch.stack(values, dim=1).cpu() for name, values in gates.items()}

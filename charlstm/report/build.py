@@ -16,6 +16,7 @@ from typing import Any
 from charlstm.checkpoint import describe, write_text_atomically
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
+from charlstm.probes.context_usage import held_out_ids, run_context_usage, skipped_note
 from charlstm.probes.gates import GateReport, run_gate_statistics
 from charlstm.probes.interpretable import InterpretableReport, interpretable_units
 from charlstm.probes.saliency import Saliency, saliency
@@ -61,24 +62,26 @@ class ReportData:
 
 def gather(model: CharRNN, vocab: Vocab, payload: dict, path: Path, options: ReportOptions = ReportOptions(),
            stage: Callable[[str], None] = lambda name: None) -> ReportData:
-    """Measure everything the report shows; ``stage`` is told what is being measured next."""
-    from charlstm.probes.context_usage import held_out_ids
-
+    """Measure everything the report shows; ``stage`` is told what is being measured next. The held-out
+    text is read once, for context usage, gate statistics, units and saliency alike."""
     stage("held-out text")
     ids, skipped = held_out_ids(payload, vocab, options.text, options.encoding)
     held_out = vocab.decode(ids[:max(options.chars, SALIENCY_CONTEXT + 100)])
-    notes = [f"skipped {skipped} character(s) of the held-out text outside the model's vocabulary"] if skipped else []
+    notes = skipped_note(skipped)
     stage("sample")
     sample = sample_text(model, vocab, options.sample_length, options=SamplingOptions(temperature=0.8),
                          seed=options.seed)
     suites = {}
-    chosen = tuple(dict.fromkeys([*default_suites(model, payload), "context"]))
-    suite_options = SuiteOptions(suites=chosen, text=options.text, draws=options.draws, positions=options.positions)
-    for name in chosen:
+    for name in default_suites(model, payload):
+        if name == "context":   # measured below, on the ids already read
+            continue
         stage(f"{name} probe")
-        for result in run_suites(model, vocab, payload, SuiteOptions(**{**suite_options.__dict__, "suites": (name,)})):
+        for result in run_suites(model, vocab, payload, SuiteOptions(suites=(name,), draws=options.draws)):
             suites[result.name] = result.report
             notes += result.notes
+    stage("context probe")
+    warmup = resolve_warmup(model, vocab, None)   # the model's own text, sampled once for both readings below
+    suites["context"] = run_context_usage(model, vocab, ids, positions=options.positions, prefix=warmup)
     stage("gate statistics")
     gates = run_gate_statistics(model, vocab, held_out[:options.chars])
     stage("interpretable units")
@@ -86,11 +89,11 @@ def gather(model: CharRNN, vocab: Vocab, payload: dict, path: Path, options: Rep
     data = ReportData(facts=describe(payload, path), metrics=read_metrics(path.parent), sample=sample,
                       suites=suites, gates=gates, units=units, notes=notes)
     stage("saliency")
-    _add_saliency(data, model, vocab, held_out)
+    _add_saliency(data, model, vocab, held_out, warmup)
     return data
 
 
-def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str) -> None:
+def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str, warmup: str) -> None:
     """The cue-swap suite's example context where there is one; otherwise the next word of a held-out
     passage after the characters before it."""
     cue_swap = data.suites.get("cue-swap")
@@ -107,7 +110,7 @@ def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str)
     while end < len(held_out) and held_out[end].isalpha():
         end += 1
     data.saliency = saliency(model, vocab, held_out[start - SALIENCY_CONTEXT:start], held_out[start:end],
-                             prefix=resolve_warmup(model, vocab, None))
+                             prefix=warmup)
     data.saliency_about = f"the next word of a held-out passage after the {SALIENCY_CONTEXT} characters before it"
 
 
