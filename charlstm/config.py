@@ -22,6 +22,9 @@ MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated")
 MAX_CLOCKWORK_MODULES = 16
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# What best.pt is chosen on: the validation loss, or the memory watched at each evaluation (the best
+# reading, ties to the lower loss; see charlstm.probes.watch).
+BEST_ON = ("loss", "memory")
 # Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
 DEFAULT_EPOCHS = 10
 
@@ -119,6 +122,10 @@ class TrainConfig:
     # bf16: forward and loss under torch.autocast(bfloat16) on the run's device; weights, optimizer state,
     # carried state and checkpoints stay fp32.
     precision: str = "fp32"
+    # A cue-swap probe file (TOML) read at every evaluation; a run on the built-in memory corpus watches
+    # its own memory suite without one (charlstm.probes.watch).
+    watch_probe: str | None = None
+    best_on: str = "loss"
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -139,6 +146,7 @@ class TrainConfig:
         _require(self.on_divergence in ("stop", "skip"), "--on-divergence must be stop or skip")
         _require(self.precision in PRECISIONS,
                  f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        _require(self.best_on in BEST_ON, f"--best-on must be one of {', '.join(BEST_ON)}, not {self.best_on!r}")
 
     @property
     def has_budget(self) -> bool:

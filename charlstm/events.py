@@ -47,6 +47,7 @@ class Evaluated:
     is_best: bool
     sample: str
     elapsed: float
+    memory: dict | None = None   # the watched memory (charlstm.probes.watch), when the run watches one
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,11 @@ from charlstm.checkpoint import BEST, LAST, duplicate_checkpoint, remove_stale_t
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
 from charlstm.distributed import World, join, rank_device, world_from_env
-from charlstm.errors import CheckpointError, ConfigError
+from charlstm.errors import CheckpointError, ConfigError, ProbeError
 from charlstm.evaluate import bits_per_char, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
 from charlstm.model import CharRNN, State, map_state, state_tensors, state_to
+from charlstm.probes.watch import watch_for
 from charlstm.runlock import RunLock
 from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
 from charlstm.runtime import autocast, bf16_warning, check_precision, rng_state, select_device, set_rng_state
@@ -64,7 +65,8 @@ class Progress:
     elapsed: float = 0.0
     chars_seen: int = 0
     val_loss: float | None = None
-    best_val_loss: float | None = None
+    best_val_loss: float | None = None   # the validation loss of best.pt
+    best_memory: float | None = None     # the watched memory score of best.pt (``best_on="memory"``)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,6 +109,19 @@ class Trainer:
             if start.checkpoint is None:  # the same initial weights everywhere, then each rank its own dropout
                 torch.manual_seed(self.config.seed * world.size + world.rank)
         self.id_map = _id_map(corpus.vocab, self.vocab)
+        self.watch = watch_for(corpus.name, corpus.inputs, self.config.watch_probe)
+        if self.watch is not None:
+            try:
+                self.watch.check(self.vocab)
+            except ProbeError as error:
+                if self.config.watch_probe:   # asked for: refused
+                    raise
+                # Watched by default: a memory corpus too small to spell the watch's filler trains without it.
+                self.notes.append(f"memory not watched: {error}")
+                self.watch = None
+        if self.config.best_on == "memory" and self.watch is None:
+            raise ConfigError("--best-on memory needs a memory to watch: train on builtin:memory or give "
+                              "--watch-probe FILE")
         self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map,
                                      pin_memory=self.device.type == "cuda", rows=world.rows(self.config.batch_size))
         self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config.lr, self.device)
@@ -318,12 +333,13 @@ class Trainer:
         if len(self.corpus.val) >= 2:
             with autocast(self.config.precision, self.device):
                 val_loss = mean_loss(self.model, self.corpus.val, self.config.batch_size, id_map=self.id_map)
-        score = val_loss if val_loss is not None else train_loss
-        best = self.progress.best_val_loss
-        is_best = score is not None and (best is None or score < best)
+        loss = val_loss if val_loss is not None else train_loss
+        memory = self.watch.read(self.model, self.vocab) if self.watch is not None else None
+        is_best = self._is_best(loss, memory)
         self.progress.val_loss = val_loss
         if is_best:
-            self.progress.best_val_loss = score
+            self.progress.best_val_loss = loss
+            self.progress.best_memory = memory["score"] if memory is not None else None
         sample = ""
         if self.config.sample_length:
             sample = sample_text(self.model, self.vocab, self.config.sample_length,
@@ -335,7 +351,7 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"],
                   "train_loss": train_loss, "train_bpc": bits_per_char(train_loss) if train_loss else None,
                   "val_loss": val_loss, "val_bpc": bits_per_char(val_loss) if val_loss else None,
-                  "best": is_best}
+                  **({"memory": memory} if memory is not None else {}), "best": is_best}
         append_metrics(self.out_dir, record)
         if is_best:  # best.pt first: see the module docstring
             self._save(BEST)
@@ -343,8 +359,18 @@ class Trainer:
         else:
             self._save(LAST)
         self.emit(Evaluated(step=self.progress.step, train_loss=train_loss, val_loss=val_loss, is_best=is_best,
-                            sample=sample, elapsed=self.progress.elapsed))
+                            sample=sample, elapsed=self.progress.elapsed, memory=memory))
         return record
+
+    def _is_best(self, loss: float | None, memory: dict | None) -> bool:
+        """Whether this evaluation beats best.pt: on the loss, or with ``best_on="memory"`` on the watched
+        memory score, an equal score going to the lower loss."""
+        best_loss = self.progress.best_val_loss
+        lower = loss is not None and (best_loss is None or loss < best_loss)
+        if self.config.best_on == "loss" or memory is None:
+            return lower
+        best_memory = self.progress.best_memory
+        return best_memory is None or memory["score"] > best_memory or (memory["score"] == best_memory and lower)
 
     def _save(self, name: str, same_as: Path | None = None) -> None:
         """Write a checkpoint; ``same_as`` names one just written with identical content (linked, not rewritten).

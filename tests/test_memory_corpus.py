@@ -1,7 +1,7 @@
 import random
 import re
 
-from charlstm.corpora import memory, unseen
+from charlstm.corpora import memory, unseen, validation
 
 
 def test_deterministic_for_a_seed_and_sized():
@@ -130,6 +130,43 @@ def test_unseen_filler_is_neutral_and_sized():
     rng = random.Random(3)
     for chars in (0, 10, 25, 100, 400):
         filler = unseen.unseen_filler(rng, chars)
+        assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
+        assert chars == 0 or len(filler) < chars + 90
+        assert not set(re.findall(r"[a-z]+", filler.lower())) & banned
+
+
+# ------------------------------------------------------------------ the watch's validation filler
+
+def _openings(sentences: list[str]) -> set[str]:
+    return {" ".join(s.split()[:2]) for s in sentences}
+
+
+def test_validation_filler_is_a_third_grammar_disjoint_from_training_text_and_from_the_probes():
+    """The filler that chooses checkpoints (the watch) shares no content word and no sentence opening with
+    a training corpus, nor with the probes' unseen grammar: choosing on it cannot flatter either."""
+    training = _training_text()
+    training_words = set(re.findall(r"[a-z]+", training.lower()))
+    words = validation.content_words()
+    assert len(words) > 100
+    assert not words & training_words
+    assert not words & unseen.content_words()
+    watch = _sentences(validation.validation_filler(random.Random(5), 20_000))
+    probes = _sentences(unseen.unseen_filler(random.Random(5), 20_000))
+    assert len(set(watch)) > 300
+    assert not _openings(watch) & _openings(_sentences(training))
+    assert not _openings(watch) & _openings(probes)
+    # no unseen content word in the watch's text either (function words such as "the" are shared)
+    assert not set(re.findall(r"[a-z]+", " ".join(watch).lower())) & unseen.content_words()
+    # every character is in the vocabulary of any memory corpus, even one of language stories alone
+    assert set("".join(watch)) <= set(memory.generate_corpus(size=300_000, language=1.0))
+
+
+def test_validation_filler_is_neutral_and_sized():
+    banned = ({w.lower() for pair in memory.COUNTRIES for w in pair} | {n.lower() for n in memory.FEMALE_NAMES}
+              | {n.lower() for n in memory.MALE_NAMES} | {"he", "she", "him", "her", "his", "i", "grew", "speak"})
+    rng = random.Random(3)
+    for chars in (0, 10, 25, 100, 400):
+        filler = validation.validation_filler(rng, chars)
         assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
         assert chars == 0 or len(filler) < chars + 90
         assert not set(re.findall(r"[a-z]+", filler.lower())) & banned

@@ -76,9 +76,13 @@ def test_report_of_a_memory_model_draws_the_memory_probes(memory_run):
                                       "--chars", "800"])
     assert result.exit_code == 0, result.output
     page = (memory_run / "report.html").read_text(encoding="utf-8")
-    for heading in ("Memory: does the answer follow the cue?", "Forgetting", "The unit that carries the cue"):
+    for heading in ("Memory while training", "Memory: does the answer follow the cue?", "Forgetting",
+                    "The unit that carries the cue"):
         assert f"<h2>{heading}" in page, heading
     assert "one cue-swap context" in page and "<td class=l>cue</td>" in page
+    assert "cue-swap (unseen filler)" in page      # the probes' own grammar, not fresh training filler
+    watched = page.split("<h2>Memory while training", 1)[1].split("<h2>", 1)[0]
+    assert "watched memory by step" in watched and "400 characters" in watched and "switch, after" in watched
 
 
 def test_report_refuses_impossible_options(hostile_run):

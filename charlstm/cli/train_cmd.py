@@ -17,6 +17,7 @@ from charlstm.cli.common import prepare_or_fail
 from charlstm.cli.options import DataDir, json_option
 from charlstm.cli.render import console, human_count, nats, note, print_json
 from charlstm.config import ModelConfig, TrainConfig
+from charlstm.probes.watch import summary as watch_summary
 from charlstm.units import bits_per_char
 
 MODEL = "Model"
@@ -109,7 +110,8 @@ class TrainView:
         from tqdm import tqdm
 
         best = " (best)" if e.is_best else ""
-        lines = [f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}"]
+        lines = [f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}"
+                 + (f"; {watch_summary(e.memory)}" if e.memory else "")]
         if self.show_samples and e.sample:
             lines.append("  | " + e.sample.replace("\n", "\n  | "))
         for line in lines:
@@ -223,6 +225,11 @@ def train(
                                                "autocast (fast on GPUs and on CPUs with AVX-512 BF16 or AMX; "
                                                "emulated, so slower, elsewhere); fp16: float16 autocast with a "
                                                "gradient scaler, CUDA only. Weights and checkpoints stay fp32.")] = None,
+    watch_probe: Annotated[Optional[str], _train("watch_probe", "A cue-swap probe file (TOML) read at every "
+                                                 "evaluation, its accuracy logged beside the loss; a run on "
+                                                 "builtin:memory watches its memory without one.")] = None,
+    best_on: Annotated[Optional[str], _train("best_on", "What best.pt is chosen on: loss, or memory (the "
+                                             "watched memory's score, ties to the lower loss).")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Validation share of each file (default: 0.05)",
                                                           show_default=False, rich_help_panel=RUN)] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Input text encoding (default: utf-8)",

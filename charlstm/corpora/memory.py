@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-5"
+GENERATOR_VERSION = "memory-6"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
@@ -101,11 +101,12 @@ _LETTER_WEIGHTS = (12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 
 @functools.lru_cache(maxsize=1)
 def _not_pseudo_words() -> frozenset[str]:
     """Words a pseudo-word must never be: the cues, names and pronouns (filler carries nothing about an
-    answer) and the probes' unseen words (so they stay unseen)."""
-    from charlstm.corpora import unseen
+    answer), the probes' unseen words and the watch's validation words (so they stay unseen)."""
+    from charlstm.corpora import unseen, validation
 
     names = {w.lower() for pair in COUNTRIES for w in pair} | {n.lower() for n in FEMALE_NAMES + MALE_NAMES}
-    return frozenset(names | {"i", "he", "she", "him", "her", "his", "hers"} | unseen.content_words())
+    return frozenset(names | {"i", "he", "she", "him", "her", "his", "hers"} | unseen.content_words()
+                     | validation.content_words())
 
 
 def pseudo_word(rng: random.Random) -> str:

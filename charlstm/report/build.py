@@ -2,7 +2,7 @@
 
 Every figure is measured on text the model never trained on: the run's own validation split (or a text
 the user gives), and, for a model of the built-in memory corpus, probe contexts built from filler drawn
-with a seed never used for training.
+from the probes' own grammar, whose words and sentence structures no training corpus contains.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ def gather(model: CharRNN, vocab: Vocab, payload: dict, path: Path, options: Rep
         if name == "context":   # measured below, on the ids already read
             continue
         stage(f"{name} probe")
-        for result in run_suites(model, vocab, payload, SuiteOptions(suites=(name,), draws=options.draws)):
+        # Memory suites on the probes' unseen grammar: words and sentence structures no training text has.
+        for result in run_suites(model, vocab, payload, SuiteOptions(suites=(name,), draws=options.draws,
+                                                                     filler="unseen")):
             suites[result.name] = result.report
             notes += result.notes
     stage("context probe")

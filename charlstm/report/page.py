@@ -42,7 +42,8 @@ def render(data: ReportData) -> str:
     facts = data.facts
     corpus = (facts.get("corpus") or {}).get("name", "?")
     title = f"charlstm report: {corpus} ({facts['model_config']['cell']})"
-    body = [f"<h1>{esc(title)}</h1>", _facts(facts), *_curve(data.metrics), *_sample(data.sample)]
+    body = [f"<h1>{esc(title)}</h1>", _facts(facts), *_curve(data.metrics), *_watched(data.metrics),
+            *_sample(data.sample)]
     body += _memory(data.suites)
     body += _saliency(data)
     if "context" in data.suites:
@@ -81,6 +82,30 @@ def _curve(metrics: list[dict]) -> list[str]:
                     "validation loss: the held-out split at each evaluation.</p>"]
 
 
+def _watched(metrics: list[dict]) -> list[str]:
+    """Memory as it emerged: the accuracy the run watched at each evaluation (charlstm.probes.watch), one
+    line per probe and distance, and the subject switch."""
+    readings = [(m["step"], m["memory"]) for m in metrics if isinstance(m.get("memory"), dict)]
+    if not readings:
+        return []
+    series: dict[str, list] = {}
+    for step, reading in readings:
+        for name, value in reading.items():
+            if name == "score" or not isinstance(value, dict):
+                continue
+            for key, accuracy in value.items():
+                label = (f"switch, {key}" if name == "switch" else
+                         f"{key} characters" if name == "cue-swap" else f"{name}, {key} characters")
+                series.setdefault(label, []).append((step, accuracy))
+    best = max(readings, key=lambda r: r[1].get("score", 0))
+    return ["<h2>Memory while training</h2>",
+            "<p>At every evaluation the run read its memory on filler of a grammar kept for this (neither the "
+            "training filler nor the probes' own): cue-swap accuracy at each distance, and the pronoun before "
+            f"and after a change of subject. The best reading (score {best[1].get('score', 0):.2f}, the mean of "
+            f"them all) came at step {best[0]:,}.</p>",
+            line_chart(series, "step", "accuracy", "watched memory by step", y_range=(0.0, 1.0))]
+
+
 def _sample(sample: str) -> list[str]:
     return ["<h2>A sample</h2><p class='dim'>Temperature 0.8, seed 0, from a fresh state.</p>",
             f"<div class='text sample' id='sample'>{esc(sample)}</div>"]
@@ -94,7 +119,7 @@ def _memory(suites: dict) -> list[str]:
         span = report.memory_span
         parts += ["<h2>Memory: does the answer follow the cue?</h2>",
                   f"<p>{esc(report.name)}: the same question after each cue, at growing distances (characters of "
-                  f"filler the model never trained on). Chance is {report.chance:.0%}. Memory span: "
+                  f"filler from a grammar the model never trained on). Chance is {report.chance:.0%}. Memory span: "
                   f"<b>{'none' if span is None else f'{span} characters'}</b> (accuracy at least 90% up to there).</p>",
                   line_chart({"accuracy": points, "chance": [(d, report.chance) for d, _ in points]},
                              "filler characters between cue and question", "accuracy",
