@@ -92,6 +92,11 @@ class ModelConfig:
         _require(self.cell != "clockwork" or 1 <= self.clockwork_modules <= min(MAX_CLOCKWORK_MODULES, self.hidden_size),
                  f"--clockwork-modules must be between 1 and {MAX_CLOCKWORK_MODULES} and at most --hidden-size")
 
+    @property
+    def has_cell_state(self) -> bool:
+        """Whether the cell keeps a cell state c beside h (the LSTM family, ``MEMORY_CELLS``)."""
+        return self.cell in MEMORY_CELLS
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

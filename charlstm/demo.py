@@ -1,15 +1,17 @@
 """``charlstm demo``: the first run.
 
-It trains a small LSTM on the built-in memory corpus for about a minute (so you watch the loss fall and
-the samples improve), then puts three models to the same test: "I grew up in France. <filler> I speak
-fluent ___", with filler of words and sentence structures no training corpus contains. The models are
+It trains two small models on a short task of the built-in memory corpus ("I grew up in France. <filler
+of up to 60 characters> I speak fluent French."), a vanilla RNN and then an LSTM, on the same text for the
+same number of steps (a step budget, so the outcome does not depend on the machine), and you watch each
+one's memory at every evaluation. Then four models take the same test: "I grew up in France. <filler>
+I speak fluent ___", with filler of words and sentence structures no training corpus contains:
 
+* the LSTM and the vanilla RNN you just trained;
 * the LSTM that ships with charlstm (``pretrained:memory-lstm``), trained by ``charlstm train --recipe
-  memory``: memory across hundreds of characters takes longer than a demo should;
-* a vanilla RNN trained the same way (``pretrained:memory-rnn``), the baseline that cannot remember;
-* the LSTM you just trained.
+  memory`` for the long range, and a vanilla RNN trained the same way (``pretrained:memory-rnn``).
 
-``benchmarks/make_pretrained.py`` re-creates the shipped models with the project's own recipe.
+Last, the shipped LSTM writes a few stories of its own. ``benchmarks/make_pretrained.py`` re-creates the
+shipped models with the project's own recipe.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 
 from charlstm import recipes
 from charlstm.checkpoint import load_model
-from charlstm.corpora import memory
+from charlstm.corpora import memory, parse_builtin
 from charlstm.corpus import prepare_corpus
 from charlstm.model import CharRNN
 from charlstm.probes import cue_swap
 from charlstm.probes.scoring import normalise, score_continuations
-from charlstm.sample import SamplingOptions, sample_text
+from charlstm.sample import SamplingOptions, sample_texts
 from charlstm.train import Finished, train
 from charlstm.vocab import Vocab
 
@@ -38,6 +40,12 @@ EXAMPLE_COUNTRIES = ("France", "Germany", "Japan", "Spain", "Greece", "Poland")
 EXAMPLE_FILLER_CHARS = 100
 SHIPPED = (("LSTM, shipped (charlstm train --recipe memory)", "pretrained:memory-lstm"),
            ("vanilla RNN, shipped (same recipe, --cell rnn)", "pretrained:memory-rnn"))
+# Trained in this order: the LSTM last, so that `charlstm sample` with no checkpoint continues from it.
+CELLS = (("rnn", "vanilla RNN"), ("lstm", "LSTM"))
+# The shipped LSTM's stories: each prompt a first sentence, the rest of its line the model's own.
+STORY_PROMPTS = ("I grew up in Japan.", "Anna is a pilot.", "I grew up in Sweden.")
+STORY_LENGTH = 300
+STORY_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -58,28 +66,33 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Story:
+    prompt: str
+    text: str          # the model's continuation, up to the end of its line
+
+
+@dataclass(frozen=True)
 class DemoResult:
-    training: Finished
-    checkpoint: Path
-    sample: str
-    sample_prompt: str
+    trainings: dict[str, Finished]        # cell -> how its training ended
+    checkpoints: dict[str, Path]          # cell -> the checkpoint tested
     rows: list[MemoryRow]
     completions: list[Completion]
     filler: str                           # the example's filler (unseen), shared by every country
+    stories: list[Story]
+    noise: bool                           # the shipped model's corpus has pseudo-word sentences
 
     def to_dict(self) -> dict:
-        training = self.training
-        return {"training": {"run_dir": str(training.out_dir), "steps": training.step, "reason": training.reason,
-                             "best_val_loss": training.best_val_loss, "last_val_loss": training.last_val_loss,
-                             "elapsed": round(training.elapsed, 3)},
-                "checkpoint": str(self.checkpoint),
+        return {"training": {cell: {"run_dir": str(t.out_dir), "steps": t.step, "reason": t.reason,
+                                    "best_val_loss": t.best_val_loss, "last_val_loss": t.last_val_loss,
+                                    "elapsed": round(t.elapsed, 3), "checkpoint": str(self.checkpoints[cell])}
+                             for cell, t in self.trainings.items()},
                 "memory": [{"model": row.label, "accuracy_by_distance": row.accuracy} for row in self.rows],
                 "example": {"filler": self.filler,
                             "picks": [{"country": c.country, "expected": c.expected,
                                        "picks": {label: {"answer": pick, "p_right": p}
                                                  for label, (pick, p) in c.picks.items()}}
                                       for c in self.completions]},
-                "sample": {"prompt": self.sample_prompt, "text": self.sample}}
+                "stories": [{"prompt": s.prompt, "text": s.text} for s in self.stories]}
 
 
 def memory_row(label: str, model: CharRNN, vocab: Vocab,
@@ -112,28 +125,59 @@ def language_completions(models: dict[str, tuple[CharRNN, Vocab]], countries=EXA
     return completions, filler
 
 
+def stories(model: CharRNN, vocab: Vocab, prompts: tuple[str, ...] = STORY_PROMPTS) -> list[Story]:
+    """The model's own continuation of each prompt's line (seeds 0, 1, ...), after the corpus's own first
+    line, so that each starts a story as the corpus does."""
+    told = []
+    for seed, prompt in enumerate(prompts):
+        [text] = sample_texts(model, vocab, STORY_LENGTH, prompt=memory.STORY_START + prompt + " ",
+                              options=SamplingOptions(temperature=STORY_TEMPERATURE), seeds=(seed,))
+        told.append(Story(prompt=prompt, text=text.split("\n", 1)[0]))
+    return told
+
+
+def trained_label(cell: str, steps: int) -> str:
+    return f"{dict(CELLS)[cell]} you just trained ({steps} steps, gaps up to {demo_longest()} characters)"
+
+
+def demo_longest() -> int:
+    return dict(parse_builtin(recipes.DEMO_CORPUS).options)["longest"]
+
+
 def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | str = Path("data"),
              max_time: float | None = None, device: str = "auto", on_event: Callable[[Any], Any] | None = None,
              stop_event: threading.Event | None = None,
              on_stage: Callable[[str], Any] | None = None) -> DemoResult:
-    """Train the demo LSTM (replacing an earlier demo run), then test it and the shipped models."""
+    """Train the demo's RNN and LSTM (replacing an earlier demo's), then test them and the shipped models.
+    ``max_time`` caps each training in seconds (the step budget still bounds it); a stop request ends the
+    training under way and skips the rest."""
     stage = on_stage or (lambda text: None)
+    out_dir = Path(out_dir)
     corpus = prepare_corpus([recipes.DEMO_CORPUS], data_dir=data_dir)
-    config = {**recipes.DEMO_TRAIN, "device": device}
-    if max_time is not None:
-        config["max_time"] = max_time
-    result = train(corpus, out_dir, model=recipes.DEMO_MODEL, config=config, overwrite=True,
-                   on_event=on_event, stop_event=stop_event)
+    config = {**recipes.DEMO_TRAIN, "device": device, **({"max_time": max_time} if max_time is not None else {})}
+    trainings: dict[str, Finished] = {}
+    for cell, name in CELLS:
+        if stop_event is not None and stop_event.is_set():
+            break
+        stage(f"training a {name} on the short task (gaps up to {demo_longest()} characters)")
+        trainings[cell] = train(corpus, out_dir / cell, model={**recipes.DEMO_MODEL, "cell": cell}, config=config,
+                                overwrite=True, on_event=on_event, stop_event=stop_event)
     stage("testing memory on filler the models never saw")
-    models = {label: load_model(source)[:2] for label, source in SHIPPED}
-    own_model, own_vocab, _, path = load_model(out_dir, device="cpu")
-    models[f"LSTM you just trained ({result.step} steps)"] = (own_model, own_vocab)
+    models = {label: load_model(source, device="cpu")[:2] for label, source in SHIPPED}
+    checkpoints = {}
+    for cell, _ in reversed(CELLS):
+        if cell in trainings and trainings[cell].step:
+            model, vocab, _, checkpoints[cell] = load_model(out_dir / cell, device="cpu")
+            models[trained_label(cell, trainings[cell].step)] = (model, vocab)
     rows = [memory_row(label, model, vocab) for label, (model, vocab) in models.items()]
     completions, filler = language_completions(models)
-    lstm, lstm_vocab = models[SHIPPED[0][0]]
-    # A line of the corpus's own, so the model writes whole stories of its choice: a country in the prompt would
-    # show one answer, and the table above already shows every country's.
-    prompt = memory.STORY_START
-    text = sample_text(lstm, lstm_vocab, 300, prompt=prompt, options=SamplingOptions(temperature=0.8), seed=0)
-    return DemoResult(training=result, checkpoint=path, sample=text, sample_prompt=prompt, rows=rows,
-                      completions=completions, filler=filler)
+    lstm, lstm_vocab, payload, _ = load_model(SHIPPED[0][1], device="cpu")
+    return DemoResult(trainings=trainings, checkpoints=checkpoints, rows=rows, completions=completions,
+                      filler=filler, stories=stories(lstm, lstm_vocab), noise=has_noise(payload))
+
+
+def has_noise(payload: dict) -> bool:
+    """Whether a model's training corpus had pseudo-word sentences (its stories may show some)."""
+    specs = [parse_builtin(spec) for spec in (payload.get("corpus") or {}).get("inputs", [])
+             if str(spec).startswith("builtin:")]
+    return any(dict(spec.options).get("noise", 0) > 0 for spec in specs)

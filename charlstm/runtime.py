@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -33,11 +34,33 @@ def autocast(precision: str, device: torch.device) -> AbstractContextManager:
     return nullcontext()
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    """fp16 trains only on CUDA: its range needs a gradient scaler, and CPUs have no fast fp16 arithmetic."""
+def check_precision(precision: str, device: torch.device, cell: str = "lstm") -> None:
+    """fp16 trains only on CUDA: its range needs a gradient scaler, and CPUs have no fast fp16 arithmetic.
+    bf16 on a CPU needs kernels that oneDNN builds only where the CPU has AVX-512 (its fused LSTM refuses
+    bf16 on an AVX2-only CPU): tried once on a tiny model, refused with one line where it fails."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"--precision fp16 needs a CUDA GPU (this run is on {device.type}); "
                           f"use bf16 or fp32 there")
+    if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16(cell):
+        raise ConfigError(f"--precision bf16: this CPU cannot run a {cell} cell in bf16 (oneDNN's bf16 kernels "
+                          f"need AVX-512); train in fp32")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_runs_bf16(cell: str) -> bool:
+    """Whether a tiny model of ``cell`` runs forward under bf16 autocast on this CPU."""
+    from charlstm.config import ModelConfig
+    from charlstm.model import CharRNN
+
+    with torch.random.fork_rng(devices=[]):   # the tiny model's weights must not move training's RNG
+        model = CharRNN(ModelConfig(vocab_size=4, cell=cell, num_layers=2, hidden_size=8, embedding_dim=4,
+                                    clockwork_modules=2))
+        try:
+            with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+                model(torch.zeros(1, 2, dtype=torch.long))
+        except RuntimeError:
+            return False
+    return True
 
 
 def bf16_warning(device: torch.device) -> str | None:

@@ -36,7 +36,7 @@ MAX_ROWS = 256
 class Clamp:
     """Hold unit ``unit`` of layer ``layer`` (both from 0) at ``value``, as Radford et al. (2017) steered
     reviews by writing their sentiment unit: the unit's cell state c in a cell that has one
-    (``MEMORY_CELLS``), its hidden state h in one that has not (gru, rnn, clockwork). It is written after
+    (``ModelConfig.has_cell_state``), its hidden state h in one that has not (gru, rnn, clockwork). It is written after
     every step, so each following step reads it (the step's own output was computed before the write)."""
     layer: int
     unit: int

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from charlstm.config import MEMORY_CELLS
-from charlstm.model import CharRNN, State, state_tensors
+from charlstm.model import CharRNN, State
 
 # An LSTM's gates as nn.LSTM packs them: input i, forget f, cell candidate g, output o.
 LSTM_GATES = ("input", "forget", "cell", "output")
@@ -31,7 +30,7 @@ GRU_GATES = ("reset", "update", "candidate")
 @dataclass
 class StepState:
     """``parts[k][layer]``: state tensor k of a layer, (B, width). Part 0 is the hidden state h; part 1,
-    where there is one, the cell state c (``has_cell``: a cell of ``MEMORY_CELLS``) or a clockwork RNN's
+    where there is one, the cell state c (``has_cell``: ``ModelConfig.has_cell_state``) or a clockwork RNN's
     clock."""
     parts: list[list[torch.Tensor]]
     has_cell: bool = False
@@ -64,8 +63,8 @@ class Stepper:
         self.cell = config.cell
         self.num_layers = config.num_layers
         self.hidden = config.hidden_size
-        self.custom = None if model.fused else core
-        self.has_cell = config.cell in MEMORY_CELLS
+        self.custom = None if core.fused else core
+        self.has_cell = config.has_cell_state
         head = model.head.weight.detach().t()  # (E or H, V)
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head
@@ -103,11 +102,10 @@ class Stepper:
 
     def from_state(self, state: State) -> StepState:
         """The model's (L, B, width) state tensors as a ``StepState``."""
-        return StepState([[t.contiguous() for t in tensor] for tensor in state_tensors(state)], self.has_cell)
+        return StepState([[t.contiguous() for t in tensor] for tensor in state], self.has_cell)
 
     def to_state(self, state: StepState) -> State:
-        tensors = tuple(torch.stack(part) for part in state.parts)
-        return tensors if len(tensors) > 1 else tensors[0]
+        return tuple(torch.stack(part) for part in state.parts)
 
     def step(self, ids: torch.Tensor, state: StepState, gates: list[dict] | None = None) -> torch.Tensor:
         """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, one dict per layer of
@@ -118,7 +116,7 @@ class Stepper:
             return torch.addmm(self.head_bias, x, self.head)
         if gates is None and self.fused_core is not None:
             output, new = self.fused_core(self.embedding[ids].unsqueeze(1), self.to_state(state))
-            state.parts[:] = [list(tensor.unbind(0)) for tensor in state_tensors(new)]
+            state.parts[:] = [list(tensor.unbind(0)) for tensor in new]
             return torch.addmm(self.head_bias, output[:, 0], self.head)
         if gates is not None or self.written_out:
             return self._step_with_gates(ids, state, gates if gates is not None else [])

@@ -36,7 +36,7 @@ from charlstm.distributed import World, join, rank_device, world_from_env
 from charlstm.errors import CheckpointError, ConfigError, ProbeError
 from charlstm.evaluate import bits_per_char, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
-from charlstm.model import CharRNN, State, map_state, state_tensors, state_to
+from charlstm.model import CharRNN, State, map_state, state_to
 from charlstm.probes.watch import watch_for
 from charlstm.runlock import RunLock
 from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
@@ -87,7 +87,7 @@ class Trainer:
         self.config = start.config
         self.notes = list(start.notes)
         self.device = rank_device(select_device(self.config.device), world)
-        check_precision(self.config.precision, self.device)
+        check_precision(self.config.precision, self.device, start.model.config.cell)
         world.check_batch(self.config.batch_size)
         join(world)
         # fp16's narrow range: the loss is scaled up before backward and the gradient down before the step;
@@ -177,13 +177,13 @@ class Trainer:
 
     def _checked_state(self, saved: list) -> State:
         """The saved state of all B streams, checked against the model (any rank's share is then sliced)."""
-        expected = state_tensors(self.model.initial_state(self.config.batch_size, "meta"))
+        expected = self.model.initial_state(self.config.batch_size, "meta")
         fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
                 and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
                         for s, e in zip(saved, expected)))
         if not fits:
             raise ValueError("the carried hidden state does not fit the model")
-        return state_to(tuple(saved) if len(saved) == 2 else saved[0], self.device)
+        return state_to(tuple(saved), self.device)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class Trainer:
     def _payload(self) -> dict:
         """Everything sampling and an exact resume need (see charlstm.checkpoint). With several processes
         every rank calls it at the same step: the state of all B streams and every rank's RNG are gathered."""
-        state = self.world.gather_rows(state_tensors(self.state))
+        state = self.world.gather_rows(self.state)
         rngs = self.world.gather_rng(rng_state())
         return {
             "model_config": self.model.config.to_dict(),

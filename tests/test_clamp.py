@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from charlstm.checkpoint import save_checkpoint
 from charlstm.cli import app
 from charlstm.errors import ConfigError
-from charlstm.model import state_tensors
 from charlstm.sample import Clamp, SamplingOptions, Streams, parse_clamp, sample_text, sample_texts
 from tests.conftest import tiny_model
 from tests.test_sample import PINNED, VOCAB
@@ -78,7 +77,7 @@ def test_clamped_reading_and_sampling_match_the_fused_core_clamped_by_hand(cell)
     with torch.no_grad():
         for index, char in enumerate(text + "".join(VOCAB.chars[i] for i in drawn)):
             logits, state = model(VOCAB.encode(char).view(1, 1), state)
-            state_tensors(state)[1 if cell == "lstm" else 0][clamp.layer, :, clamp.unit] = clamp.value
+            state[1 if cell == "lstm" else 0][clamp.layer, :, clamp.unit] = clamp.value
             if len(text) - 1 <= index < len(text) - 1 + len(drawn):
                 assert int(logits[0, -1].argmax()) == drawn[index - len(text) + 1]
     assert torch.allclose(streams.logits, logits[:, -1], atol=1e-5)

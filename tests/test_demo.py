@@ -11,10 +11,11 @@ from charlstm import recipes
 from charlstm.checkpoint import load_model
 from charlstm.cli import app
 from charlstm.corpora import parse_builtin
-from charlstm.demo import EXAMPLE_COUNTRIES, SHIPPED, run_demo
+from charlstm.demo import EXAMPLE_COUNTRIES, SHIPPED, STORY_PROMPTS, run_demo, stories
 from charlstm.errors import ConfigError
 from charlstm.probes.cue_swap import language_probe, run_cue_swap, unseen_filler
 from charlstm.probes.forgetting import run_forgetting
+from charlstm.rundir import read_metrics
 
 
 def accuracy(model, vocab, distances=(0, 25, 50, 100, 200, 400)) -> dict[int, float]:
@@ -44,33 +45,50 @@ def test_the_shipped_rnn_does_not_carry_the_country():
     assert max(memory.values()) < 0.3, memory
 
 
-def test_run_demo_trains_and_compares_three_models(tmp_path, monkeypatch):
+def test_run_demo_trains_an_rnn_and_an_lstm_and_compares_four_models(tmp_path, monkeypatch):
     monkeypatch.setattr(recipes, "DEMO_MODEL", {**recipes.DEMO_MODEL, "hidden_size": 32})
+    monkeypatch.setattr(recipes, "DEMO_TRAIN", {**recipes.DEMO_TRAIN, "max_steps": 6, "eval_every": 3})
     stages = []
-    result = run_demo(out_dir=tmp_path / "demo", data_dir=tmp_path / "data", max_time=2, device="cpu",
-                      on_stage=stages.append)
-    assert result.training.reason == "max_time" and result.checkpoint.exists() and stages
-    assert len(result.sample) == 300 and result.sample_prompt == "Nothing much happened.\n"
-    assert [row.label for row in result.rows][:2] == [label for label, _ in SHIPPED]
+    result = run_demo(out_dir=tmp_path / "demo", data_dir=tmp_path / "data", device="cpu", on_stage=stages.append)
+    assert list(result.trainings) == ["rnn", "lstm"]                      # the LSTM last: the newest run
+    assert all(t.reason == "max_steps" and t.step == 6 for t in result.trainings.values())
+    assert result.checkpoints["lstm"] == tmp_path / "demo" / "lstm" / "best.pt" and stages
+    for cell in ("rnn", "lstm"):                                          # memory watched while training
+        assert all("memory" in record for record in read_metrics(tmp_path / "demo" / cell))
+    labels = [row.label for row in result.rows]
+    assert labels[:2] == [label for label, _ in SHIPPED]
+    assert labels[2].startswith("LSTM you just trained (6 steps") and labels[3].startswith("vanilla RNN you just")
     assert result.rows[0].accuracy[100] >= 0.9 and result.rows[1].accuracy[100] < 0.3
     assert [c.country for c in result.completions] == list(EXAMPLE_COUNTRIES)
     assert len(result.filler) >= 100
     for completion in result.completions:
-        assert set(completion.picks) == {row.label for row in result.rows}
+        assert set(completion.picks) == set(labels)
         assert all(0 <= p <= 1 for _, p in completion.picks.values())
+    assert [story.prompt for story in result.stories] == list(STORY_PROMPTS)
+    assert all(story.text and "\n" not in story.text for story in result.stories)
     data = json.loads(json.dumps(result.to_dict()))   # what `charlstm demo --json` prints
-    assert data["training"]["reason"] == "max_time" and data["sample"]["text"] == result.sample
+    assert data["training"]["lstm"]["reason"] == "max_steps" and data["training"]["rnn"]["steps"] == 6
     assert data["memory"][0]["accuracy_by_distance"]["100"] == result.rows[0].accuracy[100]
     assert [p["country"] for p in data["example"]["picks"]] == list(EXAMPLE_COUNTRIES)
+    assert [s["text"] for s in data["stories"]] == [s.text for s in result.stories]
+
+
+def test_the_shipped_lstm_tells_stories_of_the_corpus():
+    """The demo's stories: after a cue, the shipped LSTM answers with the cue's language in its own line."""
+    model, vocab, _, _ = load_model("pretrained:memory-lstm", device="cpu")
+    japan, _, sweden = stories(model, vocab)
+    assert "I speak fluent Japanese." in japan.text and "I speak fluent Swedish." in sweden.text
 
 
 def test_demo_command_prints_the_memory_table(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(recipes, "DEMO_MODEL", {**recipes.DEMO_MODEL, "hidden_size": 32})
-    result = CliRunner().invoke(app, ["demo", "--max-time", "2", "--quiet", "--device", "cpu"])
+    monkeypatch.setattr(recipes, "DEMO_TRAIN", {**recipes.DEMO_TRAIN, "max_steps": 4, "eval_every": 2})
+    result = CliRunner().invoke(app, ["demo", "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    for expected in ("never seen in training", "vanilla RNN", "LSTM you just trained", "Nothing much happened."):
-        assert expected in result.stderr + result.stdout
+    for expected in ("never seen in training", "vanilla RNN you just trained", "LSTM you just trained",
+                     "LSTM, shipped", "I grew up in Japan.", "memory "):
+        assert expected in result.stderr + result.stdout, expected
 
 
 def test_recipes_are_valid_and_selectable(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ def test_gru_trace_reproduces_the_fused_gru():
     model = tiny_model(len(VOCAB), cell="gru", num_layers=2)
     result = trace(model, VOCAB, "abba ab\nba")
     with torch.no_grad():
-        output, h = model.core(model.embedding(VOCAB.encode("\nabba ab\nba")).view(1, 11, -1))
+        output, (h,) = model.core(model.embedding(VOCAB.encode("\nabba ab\nba")).view(1, 11, -1))
     assert result.cell is None and result.state is result.hidden
     assert torch.allclose(result.hidden[:, -1], output[0, 1:], atol=1e-5)
     assert torch.allclose(result.hidden[-1], h[:, 0], atol=1e-5)

@@ -14,7 +14,12 @@ from charlstm.start import fresh_start
 from charlstm.train import Started, Stepped, Trainer, train
 from tests.conftest import TINY_MODEL, TINY_TRAIN
 
+# oneDNN builds bf16 LSTM kernels only on CPUs with AVX-512; elsewhere bf16 training is refused (tested below).
+needs_bf16 = pytest.mark.skipif(not runtime.cpu_runs_bf16("lstm"),
+                                reason="this CPU cannot run an LSTM in bf16 (no AVX-512)")
 
+
+@needs_bf16
 def test_bf16_training_lowers_the_loss_and_keeps_everything_saved_in_fp32(tmp_path, corpus):
     events = []
     model = {**TINY_MODEL, "hidden_size": 64}
@@ -34,6 +39,7 @@ def test_bf16_training_lowers_the_loss_and_keeps_everything_saved_in_fp32(tmp_pa
     assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "bf16"
 
 
+@needs_bf16
 def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
     model = {**TINY_MODEL, "num_layers": 2, "dropout": 0.1}  # the layer-by-layer training path
     trainer = Trainer(corpus, tmp_path, fresh_start(corpus, model, {**TINY_TRAIN, "precision": "bf16"}))
@@ -60,6 +66,7 @@ def test_precision_is_validated(tmp_path, corpus):
     assert not (tmp_path / "fp16").exists()    # refused before the run directory was made
 
 
+@needs_bf16
 def test_resume_keeps_the_runs_precision(tmp_path, corpus):
     config = {**TINY_TRAIN, "max_steps": 8, "eval_every": 4, "precision": "bf16"}
     stop = threading.Event()
@@ -75,6 +82,7 @@ def test_resume_keeps_the_runs_precision(tmp_path, corpus):
     assert next(e for e in events if isinstance(e, Started)).train_config.precision == "fp32"  # a flag still wins
 
 
+@needs_bf16
 def test_emulated_bf16_is_reported_once_at_the_start(tmp_path, corpus, monkeypatch):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_vnni"})
     events = []
@@ -104,6 +112,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert runtime.cpu_flags(tmp_path / "missing") == set()
 
 
+@needs_bf16
 def test_cli_warns_about_emulated_bf16(tmp_path, text_file, monkeypatch):
     from typer.testing import CliRunner
 
@@ -116,3 +125,34 @@ def test_cli_warns_about_emulated_bf16(tmp_path, text_file, monkeypatch):
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert "warning: this CPU has no native bf16" in output and "emulated" in output
+
+
+def test_bf16_is_refused_with_one_line_where_the_cpu_cannot_run_it(tmp_path, corpus, text_file, monkeypatch):
+    """On an AVX2-only CPU oneDNN's LSTM has no bf16 kernel: a clear refusal before the run, not a traceback."""
+    from typer.testing import CliRunner
+
+    from charlstm.cli import app
+
+    monkeypatch.setattr(runtime, "cpu_runs_bf16", lambda cell: False)
+    with pytest.raises(ConfigError, match="--precision bf16: this CPU cannot run a lstm cell in bf16"):
+        train(corpus, tmp_path / "a", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"})
+    assert not (tmp_path / "a" / "last.pt").exists()
+    result = CliRunner().invoke(app, ["train", str(text_file), "--out", str(tmp_path / "b"), "--max-steps", "2",
+                                      "--precision", "bf16", "--device", "cpu"])
+    assert result.exit_code != 0 and result.stderr.count("charlstm: error:") == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "gru", "rnn"])
+def test_every_cell_runs_under_bf16_autocast_where_it_can(cell):
+    """The custom cells compute in bf16 and keep the carried state in its own precision (the coupled cell's
+    lerp mixed them)."""
+    if not runtime.cpu_runs_bf16(cell):
+        pytest.skip(f"this CPU cannot run a {cell} in bf16")
+    from charlstm.config import ModelConfig
+    from charlstm.model import CharRNN
+
+    model = CharRNN(ModelConfig(vocab_size=6, cell=cell, num_layers=2, hidden_size=8, embedding_dim=4))
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        logits, state = model(torch.randint(0, 6, (2, 5)))
+    assert torch.isfinite(logits.float()).all()

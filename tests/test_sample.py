@@ -128,8 +128,7 @@ def test_stepper_matches_the_fused_core(cell, tie):
     assert torch.allclose(stepped, expected, atol=1e-5)
     assert torch.allclose(continued, expected[:, 10], atol=1e-5)
     final = model(ids)[1]
-    pairs = zip(stepper.to_state(state), final) if cell == "lstm" else [(stepper.to_state(state), final)]
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in pairs)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(stepper.to_state(state), final, strict=True))
 
 
 def test_batched_streams_give_each_seed_its_single_stream_text(model):

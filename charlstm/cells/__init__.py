@@ -1,5 +1,6 @@
-"""The cells of "Understanding LSTM Networks" beyond the fused ones: each a ``CustomCore`` (see
-``charlstm.cells.base``) in its own module. ``lstm``, ``gru`` and ``rnn`` stay PyTorch's fused cores."""
+"""Every cell of "Understanding LSTM Networks", behind one interface (``charlstm.cells.base``): PyTorch's
+fused ``lstm``, ``gru`` and ``rnn`` (``charlstm.cells.fused``), and charlstm's own, each a ``CustomCore``
+in its own module."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from charlstm.cells.base import CustomCore, StateTuple
 from charlstm.cells.clockwork import ClockworkRNN
 from charlstm.cells.coupled import CoupledLSTM
 from charlstm.cells.depth_gated import DepthGatedLSTM
+from charlstm.cells.fused import FUSED_CORES, FusedCore, build_fused_core
 from charlstm.cells.peephole import PeepholeLSTM
 
-__all__ = ["CustomCore", "StateTuple", "CUSTOM_CELLS", "build_core"]
+__all__ = ["CustomCore", "FusedCore", "StateTuple", "CUSTOM_CELLS", "FUSED_CORES", "build_core"]
 
 CUSTOM_CELLS = {"peephole": PeepholeLSTM, "coupled": CoupledLSTM, "depth-gated": DepthGatedLSTM,
                 "clockwork": ClockworkRNN}
 
 
-def build_core(config) -> CustomCore:
-    """The custom core a ModelConfig names (its ``cell`` one of CUSTOM_CELLS)."""
+def build_core(config):
+    """The core a ModelConfig names: a fused one (``FUSED_CORES``) or a custom one (``CUSTOM_CELLS``)."""
+    if config.cell in FUSED_CORES:
+        return build_fused_core(config)
     extra = {"modules": config.clockwork_modules} if config.cell == "clockwork" else {}
     return CUSTOM_CELLS[config.cell](config.embedding_dim, config.hidden_size, config.num_layers, config.dropout,
                                      **extra)

@@ -58,6 +58,8 @@ def both_layouts(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class CustomCore(nn.Module):
+    fused = False
+    by_layer = False   # dropout between layers is the core's own (see forward)
     # Names of the gate activations ``cell`` returns (shared by every layer; a layer may add its own).
     gate_names: tuple[str, ...] = ()
     # Whether a layer reads the state the layer below reached at the same time step (depth-gated).

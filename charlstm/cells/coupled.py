@@ -27,6 +27,7 @@ class CoupledLSTM(GatedCore):
         h, c = state
         f, g, o = recurrent(projected, h, *weights).chunk(3, dim=1)
         f, g, o = torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = torch.lerp(g, c, f)  # f * c + (1 - f) * g in one operation
+        # f * c + (1 - f) * g in one operation, in the carried state's precision (bf16 gates under autocast)
+        c = torch.lerp(g.to(c.dtype), c, f.to(c.dtype))
         h = o * torch.tanh(c)
         return h, (h, c), {"input": 1 - f, "forget": f, "cell": g, "output": o}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from charlstm.cli import app
@@ -18,25 +19,28 @@ from charlstm.cli.train_cmd import TrainView, install_stop_handlers
 
 @app.command()
 def demo(
-    max_time: Annotated[Optional[float], typer.Option(help="Seconds of live training (default: the demo "
-                                                           "recipe's 60)", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Run directory (replaced on each demo).")] = Path("checkpoints/demo"),
+    max_time: Annotated[Optional[float], typer.Option(help="Cap each model's training at this many seconds "
+                                                           "(default: the demo's step budget alone)",
+                                                      show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Where the two runs go, as rnn/ and lstm/ (replaced on each demo).")]
+        = Path("checkpoints/demo"),
     device: DeviceOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples during training.")] = False,
-    as_json: Annotated[bool, json_option("The results (training summary, memory accuracy by model and "
-                                         "distance, the example, the sample)")] = False,
+    as_json: Annotated[bool, json_option("The results (training summaries, memory accuracy by model and "
+                                         "distance, the example, the stories)")] = False,
 ) -> None:
-    """Train a small LSTM on the built-in memory corpus for a minute, then test what LSTMs remember.
+    """Train a vanilla RNN and an LSTM to remember a country, then test what they and the shipped models remember.
 
-    The corpus is made of stories like "I grew up in France. *filler* I speak fluent French.". After the
-    live training, three models answer "I speak fluent ___" after filler they never saw (new words, new
-    sentence structures): the LSTM that ships with charlstm (trained by charlstm train --recipe memory),
-    a vanilla RNN trained the same way, and the one you just trained.
+    The corpus is made of stories like "I grew up in France. *filler* I speak fluent French.". Each model
+    trains on the same text for the same number of steps, and every evaluation prints how often it answers
+    with the cue's language after filler. Then four models answer "I speak fluent ___" after filler they
+    never saw (new words, new sentence structures): the two you just trained, the LSTM that ships with
+    charlstm (trained by charlstm train --recipe memory) and a vanilla RNN trained the same way.
 
     **Examples**
 
         charlstm demo
-        charlstm demo --max-time 20
+        charlstm demo --json > demo.json
     """
     from charlstm.demo import run_demo
 
@@ -48,19 +52,24 @@ def demo(
         print_json(result.to_dict())
     else:
         render_demo(result)
-    if result.training.reason == "interrupted" and received.get("signal") == signal.SIGINT:
+    if stop.is_set() and received.get("signal") == signal.SIGINT:
         raise typer.Exit(130)
 
 
 def render_demo(result) -> None:
-    console.print(f"Trained {result.training.step} steps in {result.training.elapsed:.0f} s; best validation "
-                  f"{nats(result.training.best_val_loss)}; model in {result.checkpoint}")
+    for cell, training in result.trainings.items():
+        console.print(f"{cell}: {training.step} steps in {training.elapsed:.0f} s, best validation "
+                      f"{nats(training.best_val_loss)}; model in {result.checkpoints.get(cell, '-')}")
     render_memory(result)
-    console.rule(f"the shipped LSTM writes (prompt: {result.sample_prompt.strip()!r})")
-    console.print(result.sample_prompt + result.sample, markup=False)
-    console.print("\nNext: charlstm train --recipe memory (the shipped LSTM's recipe), charlstm probe "
-                  "pretrained:memory-lstm --suite units (which unit carries the country), charlstm train "
-                  "corpus.txt (your own text)", markup=False)
+    console.rule("the shipped LSTM writes (each line: a prompt, then the model's own story)")
+    for story in result.stories:
+        console.print(f"[bold]{escape(story.prompt)}[/] {escape(story.text)}")
+    if result.noise:
+        console.print("[dim](Sentences of random letters are the corpus's noise filler: text nothing can predict "
+                      "or recognise, so that the memory it learns cannot rely on knowing the filler.)[/]")
+    console.print("\nNext: charlstm sample --temp 0.8 (the LSTM you just trained), charlstm train --recipe memory "
+                  "(the shipped LSTM's recipe), charlstm probe pretrained:memory-lstm --suite units (which units "
+                  "carry the country), charlstm train corpus.txt (your own text)", markup=False)
 
 
 def _percent(value: float) -> str:

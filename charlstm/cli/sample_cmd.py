@@ -53,7 +53,6 @@ def sample(
         charlstm sample pretrained:memory-lstm --interactive --length 80
         charlstm sample pretrained:memory-lstm --prompt "I grew up in Spain. I speak fluent " --clamp 0:81=2.0
     """
-    from charlstm.config import MEMORY_CELLS
     from charlstm.errors import ConfigError
     from charlstm.sample import SamplingOptions, check_clamps, parse_clamp
 
@@ -68,7 +67,7 @@ def sample(
     check_clamps(options.clamps, model.config)
     announce_checkpoint(path, payload, picked=checkpoint is None)
     cell = model.config.cell
-    held = "cell state" if cell in MEMORY_CELLS else f"hidden state (a {cell} has no cell state)"
+    held = "cell state" if model.config.has_cell_state else f"hidden state (a {cell} has no cell state)"
     for each in options.clamps:
         note(f"clamping {each}: its {held}")
     if seed is None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from charlstm.config import MEMORY_CELLS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
@@ -48,7 +47,7 @@ def default_suites(model: CharRNN, payload: dict) -> list[str]:
     cell), otherwise the context suite, which works on any text."""
     if (payload.get("corpus") or {}).get("name") != "memory":
         return ["context"]
-    return ["cue-swap", "forgetting"] + (["units"] if model.config.cell in MEMORY_CELLS else [])
+    return ["cue-swap", "forgetting"] + (["units"] if model.config.has_cell_state else [])
 
 
 def chosen_suites(model: CharRNN, payload: dict, options: SuiteOptions) -> list[str]:

@@ -52,7 +52,7 @@ def memory_units(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
                  top: int = 8) -> UnitsReport:
     """Rank units by how much of their cell state at the question, d characters later, the cue determines
     (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
-    if model.config.cell not in MEMORY_CELLS:
+    if not model.config.has_cell_state:
         raise ProbeError(f"the units suite reads a memory cell's state and gates; a {model.config.cell} cell has "
                          f"none (cells with one: {', '.join(MEMORY_CELLS)})")
     probe = warmed_up(probe, model, vocab)

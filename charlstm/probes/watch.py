@@ -33,6 +33,7 @@ SWITCH_DISTANCE = 100
 SWITCH_DRAWS = 8           # 16 contexts before the switch and 16 after
 # Its own seed: the watch reads other filler than the probes even where the grammars share a template.
 SEED = 24_680
+CHECKED_FILLER = 20_000    # characters of filler drawn to check that the corpus can spell the watch
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ class MemoryWatch:
 
 
     def check(self, vocab: Vocab) -> None:
-        """Refuse, before training starts, probes whose text the model cannot read (one filler draw each)."""
+        """Refuse, before training starts, probes whose text the model cannot read (a long filler draw each,
+        so every word of its grammar or list shows up)."""
         for probe in self.probes:
-            filler = probe.filler(random.Random(probe.seed), max(probe.distances))
+            filler = probe.filler(random.Random(probe.seed), max(CHECKED_FILLER, *probe.distances))
             text = "".join([*(cue.text for cue in probe.cues), filler, probe.query, *probe.all_candidates,
                             probe.prefix or ""])
             _check_text(vocab, text, f"watch probe {probe.name!r}")
