@@ -36,10 +36,11 @@ from charlstm.distributed import World, join, rank_device, world_from_env
 from charlstm.errors import CheckpointError, ConfigError, ProbeError
 from charlstm.evaluate import bits_per_char, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
-from charlstm.model import CharRNN, State, map_state, state_to
+from charlstm.model import CharRNN, State, map_state
 from charlstm.probes.watch import watch_for
 from charlstm.runlock import RunLock
 from charlstm.rundir import append_metrics, existing_run, truncate_metrics, write_config
+from charlstm.resume import Progress, carried_state, checked_progress, rank_rng, restore_optimizer
 from charlstm.runtime import autocast, bf16_warning, check_precision, rng_state, select_device, set_rng_state
 from charlstm.sample import SamplingOptions, sample_text
 from charlstm.schedule import Budget, learning_rate
@@ -53,23 +54,6 @@ __all__ = ["train", "Trainer", "Progress", "learning_rate",  # events re-exporte
 EVAL_SAMPLE_TEMPERATURE = 0.8
 # With on_divergence="skip", this many non-finite steps in a row still stop the run.
 MAX_CONSECUTIVE_SKIPS = 50
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved in every checkpoint."""
-
-    step: int = 0
-    epoch: int = 0
-    window: int = 0
-    elapsed: float = 0.0
-    chars_seen: int = 0
-    val_loss: float | None = None
-    best_val_loss: float | None = None   # the validation loss of best.pt
-    best_memory: float | None = None     # the watched memory score of best.pt (``best_on="memory"``)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 # ------------------------------------------------------------------------------------------ the trainer
@@ -92,7 +76,8 @@ class Trainer:
         join(world)
         # fp16's narrow range: the loss is scaled up before backward and the gradient down before the step;
         # a step whose scaled gradient overflowed is skipped by the scaler, which then lowers the scale.
-        self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
+        # Disabled (every call passes through) for fp32 and bf16, so the step has one code path.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.config.precision == "fp16")
         warning = bf16_warning(self.device) if self.config.precision == "bf16" else None
         self.warnings = [warning] if warning else []
         self.model, self.vocab = start.model.to(self.device), start.vocab
@@ -138,52 +123,26 @@ class Trainer:
     # -- resuming ---------------------------------------------------------------------------------------
 
     def _restore(self, checkpoint: dict) -> None:
-        """Optimizer, progress, data position, carried state and RNG; ValueError etc. if any is damaged."""
+        """Optimizer, progress, data position, carried state, RNG and loss scale; ValueError etc. if any is
+        damaged (see charlstm.resume)."""
         if len(checkpoint["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
             self.optimizer = adamw(self.model.parameters(), self.config.lr, self.device)
-        fused = [group["fused"] for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        for group, setting in zip(self.optimizer.param_groups, fused):  # loading copied the saved run's flag
-            group["fused"] = setting
-            # A run saved on the CPU left its step counters there; fused AdamW wants them beside the weights.
-            if setting:
-                for parameter in group["params"]:
-                    state = self.optimizer.state.get(parameter, {})
-                    if "step" in state:
-                        state["step"] = state["step"].to(parameter.device, torch.float32)
-        self.progress = _checked_progress(checkpoint["progress"])
-        self.optimizer.param_groups[0]["weight_decay"] = self.config.weight_decay  # a changed --weight-decay applies
-        saved_config = checkpoint.get("train_config") or {}
-        same_layout = (saved_config.get("batch_size") == self.config.batch_size
-                       and saved_config.get("seq_len") == self.config.seq_len
-                       and (checkpoint.get("corpus") or {}).get("train_chars") == len(self.corpus.train))
-        if same_layout and checkpoint.get("state") is not None:
-            self.state = map_state(self._checked_state(checkpoint["state"]),
-                                   lambda t: t[:, self.world.rows(self.config.batch_size)].contiguous())
+        restore_optimizer(self.optimizer, checkpoint["optimizer"], self.config.weight_decay)
+        self.progress = checked_progress(checkpoint["progress"])
+        state = carried_state(checkpoint, self.model, self.config, self.corpus, self.world, self.device)
+        if state is not None:
+            self.state = state
         else:
             self.notes.append("batch layout or corpus changed since the checkpoint: data position restarts "
                               "at the beginning of an epoch with a fresh state")
             self.progress.window = 0
         if self.progress.window >= self.batcher.windows_per_epoch:
             raise ValueError(f"data position {self.progress.window} is past the end of an epoch")
-        ranks = checkpoint.get("rank_rng") or [checkpoint["rng"]]
-        if len(ranks) != self.world.size:
-            self.notes.append(f"the run was saved by {len(ranks)} process(es) and resumes on {self.world.size}: "
-                              "data, streams and carried state continue exactly; dropout masks are drawn afresh")
-            ranks = [checkpoint["rng"]] * self.world.size
-        set_rng_state(ranks[self.world.rank])
-        if self.scaler is not None and checkpoint.get("scaler"):
+        rng, note = rank_rng(checkpoint, self.world)
+        self.notes += [note] if note else []
+        set_rng_state(rng)
+        if self.scaler.is_enabled() and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
-
-    def _checked_state(self, saved: list) -> State:
-        """The saved state of all B streams, checked against the model (any rank's share is then sliced)."""
-        expected = self.model.initial_state(self.config.batch_size, "meta")
-        fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
-                and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
-                        for s, e in zip(saved, expected)))
-        if not fits:
-            raise ValueError("the carried hidden state does not fit the model")
-        return state_to(tuple(saved), self.device)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -225,7 +184,7 @@ class Trainer:
             window = self.batcher.window(self.progress.window)
             progress = self.budget.progress(self.progress.step, self.progress.elapsed)
             lr = learning_rate(self.config, self.progress.step, progress, self.budget.total_steps)
-            loss = self._step(window, lr)
+            loss = self.step(window, lr)
             skipped = skipped + 1 if loss is None else 0
             if skipped and (self.config.on_divergence == "stop" or skipped >= MAX_CONSECUTIVE_SKIPS):
                 reason = "diverged"
@@ -245,7 +204,7 @@ class Trainer:
                 history.append(self._evaluate_and_save(losses))
                 losses = []
         if reason == "interrupted":
-            self._save(LAST)
+            self._save_last()
         elif reason != "diverged" and self.saved_step != self.progress.step:
             # Not after a divergence (the weights may be damaged; the last good checkpoint stays), nor when
             # resuming a run that had already finished.
@@ -283,7 +242,7 @@ class Trainer:
             total_steps=self.budget.total_steps, start_step=self.progress.step, out_dir=self.out_dir,
             notes=tuple(self.notes), warnings=tuple(self.warnings))
 
-    def _step(self, window, lr: float) -> float | None:
+    def step(self, window, lr: float) -> float | None:
         """One optimiser step on one window; None (weights untouched) if the loss or gradient is not finite."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -294,23 +253,17 @@ class Trainer:
             # The loss in fp32 whatever the logits' precision.
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is None:
-            loss.backward()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         value = self.world.mean(loss)   # with several processes, the loss over all B streams
         # Under fp16 an overflowing gradient is the scaler's business (it skips the step), not a divergence.
-        if not (math.isfinite(value) and (self.scaler is not None or math.isfinite(grad_norm.item()))):
+        if not (math.isfinite(value) and (self.scaler.is_enabled() or math.isfinite(grad_norm.item()))):
             self.optimizer.zero_grad(set_to_none=True)
             self._advance_window(state=None)
             return None
-        if self.scaler is None:
-            self.optimizer.step()
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         # Detached at the border, and fp32 (a bf16 autocast core returns a bf16 state) like the saved one.
         self._advance_window(state=map_state(state, lambda t: t.detach().float()))
         return value
@@ -325,9 +278,25 @@ class Trainer:
         self.state = state if state is not None else self.model.initial_state(self.batcher.batch_size, self.device)
 
     def _evaluate_and_save(self, losses: list[float]) -> dict | None:
-        if not self.world.is_main:
-            self._save(LAST)   # gives rank 0 this rank's streams for its checkpoint
-            return None
+        """Rank 0 evaluates and logs; then every rank takes part in writing the checkpoints (they gather
+        every stream's state and every rank's RNG)."""
+        record = self._evaluate(losses) if self.world.is_main else None
+        payload = self._payload()   # a collective with several processes: every rank calls it here
+        if record is not None:
+            if record["best"]:  # best.pt first: see the module docstring
+                self._write(BEST, payload)
+                self._write(LAST, payload, same_as=self.out_dir / BEST)
+            else:
+                self._write(LAST, payload)
+            self.emit(Evaluated(step=self.progress.step, train_loss=record["train_loss"], val_loss=record["val_loss"],
+                                is_best=record["best"], sample=record.pop("sample"), elapsed=self.progress.elapsed,
+                                memory=record.get("memory")))
+        self.saved_step = self.progress.step
+        return record
+
+    def _evaluate(self, losses: list[float]) -> dict:
+        """Validation loss, the watched memory, a sample; the metrics.jsonl record (with the sample, which
+        the log leaves out)."""
         train_loss = sum(losses) / len(losses) if losses else None
         val_loss = None
         if len(self.corpus.val) >= 2:
@@ -353,14 +322,7 @@ class Trainer:
                   "val_loss": val_loss, "val_bpc": bits_per_char(val_loss) if val_loss else None,
                   **({"memory": memory} if memory is not None else {}), "best": is_best}
         append_metrics(self.out_dir, record)
-        if is_best:  # best.pt first: see the module docstring
-            self._save(BEST)
-            self._save(LAST, same_as=self.out_dir / BEST)
-        else:
-            self._save(LAST)
-        self.emit(Evaluated(step=self.progress.step, train_loss=train_loss, val_loss=val_loss, is_best=is_best,
-                            sample=sample, elapsed=self.progress.elapsed, memory=memory))
-        return record
+        return {**record, "sample": sample}
 
     def _is_best(self, loss: float | None, memory: dict | None) -> bool:
         """Whether this evaluation beats best.pt: on the loss, or with ``best_on="memory"`` on the watched
@@ -372,26 +334,28 @@ class Trainer:
         best_memory = self.progress.best_memory
         return best_memory is None or memory["score"] > best_memory or (memory["score"] == best_memory and lower)
 
-    def _save(self, name: str, same_as: Path | None = None) -> None:
-        """Write a checkpoint; ``same_as`` names one just written with identical content (linked, not rewritten).
-        Of several processes, the others only hand rank 0 their share of the state (``_payload``)."""
-        if not self.world.is_main:
-            self._payload()
-            self.saved_step = self.progress.step
-            return
-        if same_as is not None:
-            path = duplicate_checkpoint(same_as, self.out_dir / name)
-        else:
-            path = save_checkpoint(self._payload(), self.out_dir / name)
-        if name == LAST:
-            self.saved_step = self.progress.step
+    def _save_last(self) -> None:
+        """last.pt where the run stands (an interrupted run); every rank takes part (see _payload)."""
+        payload = self._payload()
+        if self.world.is_main:
+            self._write(LAST, payload)
+        self.saved_step = self.progress.step
+
+    def _write(self, name: str, payload: dict | None, same_as: Path | None = None) -> None:
+        """Write a checkpoint (rank 0); ``same_as`` names one just written with identical content (linked,
+        not rewritten)."""
+        path = (duplicate_checkpoint(same_as, self.out_dir / name) if same_as is not None
+                else save_checkpoint(payload, self.out_dir / name))
         self.emit(Saved(path=path, step=self.progress.step))
 
-    def _payload(self) -> dict:
-        """Everything sampling and an exact resume need (see charlstm.checkpoint). With several processes
-        every rank calls it at the same step: the state of all B streams and every rank's RNG are gathered."""
+    def _payload(self) -> dict | None:
+        """Everything sampling and an exact resume need (see charlstm.checkpoint), on rank 0; None on the
+        others. With several processes every rank calls it at the same step: the state of all B streams and
+        every rank's RNG are gathered."""
         state = self.world.gather_rows(self.state)
         rngs = self.world.gather_rng(rng_state())
+        if not self.world.is_main:
+            return None
         return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),
@@ -402,7 +366,7 @@ class Trainer:
             "state": list(state),
             "rng": rngs[0],
             "rank_rng": rngs if self.world.distributed else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "corpus": self.corpus.origin(),
         }
 
@@ -422,18 +386,6 @@ def parameter_groups(model: CharRNN, weight_decay: float) -> list[dict]:
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     vectors = [p for p in model.parameters() if p.dim() < 2]
     return [{"params": matrices, "weight_decay": weight_decay}, {"params": vectors, "weight_decay": 0.0}]
-
-
-def _checked_progress(data: dict) -> Progress:
-    progress = Progress(**data)
-    counters = (progress.step, progress.epoch, progress.window, progress.chars_seen)
-    losses = (progress.val_loss, progress.best_val_loss)
-    valid = (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters)
-             and isinstance(progress.elapsed, (int, float))
-             and all(v is None or isinstance(v, (int, float)) for v in losses))
-    if not valid:
-        raise ValueError(f"impossible progress record {data}")
-    return progress
 
 
 def _id_map(corpus_vocab: Vocab, model_vocab: Vocab) -> torch.Tensor | None:

@@ -47,7 +47,7 @@ def test_bf16_autocasts_the_forward_pass(corpus, tmp_path):
     with runtime.autocast("bf16", trainer.device):
         logits, state = trainer.model(window.inputs, trainer.state)
     assert logits.dtype == torch.bfloat16 and trainer.model.training
-    trainer._step(window, lr=1e-3)
+    trainer.step(window, lr=1e-3)
     assert trainer.state[0].dtype == torch.float32  # the carried state is kept in fp32
 
 

@@ -63,7 +63,7 @@ def test_state_is_carried_across_windows_and_detached(corpus):
     trainer = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, dict(TINY_TRAIN)))
     model = trainer.model
     first, second = trainer.batcher.window(0), trainer.batcher.window(1)
-    trainer._step(first, lr=0.0)  # lr 0: weights unchanged, so the expected state is easy to recompute
+    trainer.step(first, lr=0.0)  # lr 0: weights unchanged, so the expected state is easy to recompute
     carried = trainer.state
     assert not carried[0].requires_grad  # detached at the border
     with torch.no_grad():
@@ -71,14 +71,14 @@ def test_state_is_carried_across_windows_and_detached(corpus):
         _, expected = model(first.inputs)
         _, expected_two = model(second.inputs, expected)
     assert torch.allclose(carried[0], expected[0], atol=1e-6) and torch.allclose(carried[1], expected[1], atol=1e-6)
-    trainer._step(second, lr=0.0)
+    trainer.step(second, lr=0.0)
     assert torch.allclose(trainer.state[0], expected_two[0], atol=1e-6)  # window 2 started from window 1's state
 
 
 def test_state_resets_at_each_epoch(corpus):
     trainer = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, dict(TINY_TRAIN)))
     for index in range(trainer.batcher.windows_per_epoch):
-        trainer._step(trainer.batcher.window(index), lr=1e-3)
+        trainer.step(trainer.batcher.window(index), lr=1e-3)
     assert trainer.progress.epoch == 1 and trainer.progress.window == 0
     assert all(float(s.abs().sum()) == 0 for s in trainer.state)
 
