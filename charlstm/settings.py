@@ -175,6 +175,9 @@ def resolve_settings(*, inputs: list[str] | None = None, out_dir: Path | str | N
         saved = saved_corpus(out_dir)
         inputs = saved["inputs"]
         notes.append(f"resuming on the run's own corpus: {', '.join(inputs)}")
+    elif chosen is not None and chosen.corpus is None:
+        raise ConfigError(f"--recipe {recipe} trains on a text of yours: give it as FILE "
+                          f"(charlstm train tinyshakespeare.txt --recipe {recipe})")
     else:
         inputs = [chosen.corpus if chosen else DEFAULT_CORPUS]
         notes.append(f"no corpus given: using {inputs[0]}")

@@ -21,7 +21,7 @@ def test_recipe_is_valid_with_a_step_budget(name):
     ModelConfig(vocab_size=65, **recipe.model)
     config = TrainConfig(**recipe.train)
     assert config.max_steps and config.max_steps >= config.eval_every  # steps, so no machine changes the result
-    assert recipe.corpus.endswith("tinyshakespeare.txt")
+    assert recipe.corpus is None          # a recipe for the user's own file: no path outside the package
 
 
 @pytest.mark.parametrize("name", SHAKESPEARE_RECIPES)
@@ -33,6 +33,14 @@ def test_recipe_trains_on_the_given_file(name, text_file, tmp_path):
     model = recipes.get_recipe(name).model
     assert f"{model['num_layers']} x 16" in result.stderr and "budget 2 steps" in result.stderr
     assert "tinyshakespeare" not in result.stderr and (out / "last.pt").exists()
+
+
+def test_a_recipe_for_your_own_text_says_it_needs_a_file(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--recipe", "shakespeare-1min", "--out", str(tmp_path / "run"),
+                                      "--data-dir", str(tmp_path / "data"), *SMALL])
+    assert result.exit_code == 1 and result.stderr.count("charlstm: error:") == 1
+    assert "--recipe shakespeare-1min trains on a text of yours: give it as FILE" in " ".join(result.stderr.split())
+    assert not (tmp_path / "run").exists()
 
 
 def test_recipe_without_a_file_uses_its_corpus(text_file, tmp_path, monkeypatch):

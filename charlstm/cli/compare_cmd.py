@@ -58,7 +58,7 @@ def compare(
     **Examples**
 
         charlstm compare --recipe memory --max-steps 2000
-        charlstm compare ../shared/data/tinyshakespeare.txt --cells lstm,gru,coupled --max-steps 500
+        charlstm compare tinyshakespeare.txt --cells lstm,gru,coupled --max-steps 500
         charlstm compare corpus.txt --max-time 300 --json
     """
     from charlstm.compare import compare as run_compare

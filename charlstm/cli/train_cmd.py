@@ -248,7 +248,7 @@ def train(
     **Examples**
 
         charlstm train corpus.txt
-        charlstm train ../shared/data/tinyshakespeare.txt --max-time 600
+        charlstm train tinyshakespeare.txt --recipe shakespeare-10min
         charlstm train books/ --num-layers 3 --hidden-size 768 --epochs 20
         charlstm train --recipe memory
         charlstm train --config run.toml --lr 1e-3
