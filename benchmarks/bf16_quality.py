@@ -35,7 +35,7 @@ SEED = 1337
 def run(corpus, precision: str, steps: int, out_dir: Path) -> dict:
     """Train ``steps`` steps in ``precision``; the final model's held-out loss in fp32 and in its precision."""
     started = time.perf_counter()
-    train(corpus, out_dir, config={"max_steps": steps, "eval_every": steps, "sample_length": 0, "seed": SEED,
+    train(corpus, out_dir, train_config={"max_steps": steps, "eval_every": steps, "sample_length": 0, "seed": SEED,
                                    "device": "cpu", "precision": precision}, overwrite=True)
     seconds = time.perf_counter() - started
     model = load_model(out_dir / "last.pt", torch.device("cpu"))[0]

@@ -40,7 +40,7 @@ def speed(corpus, model: dict, steps: int, workdir: Path) -> float:
 
     config = {"batch_size": BATCH, "seq_len": SEQ, "max_steps": WARMUP + steps, "eval_every": 10**9,
               "sample_length": 0, "device": "cpu", "seed": 0}
-    train(corpus, workdir, model=model, config=config, overwrite=True, on_event=on_event)
+    train(corpus, workdir, model_config=model, train_config=config, overwrite=True, on_event=on_event)
     return steps * BATCH * SEQ / (marks[WARMUP + steps] - marks[WARMUP])
 
 

@@ -162,7 +162,7 @@ def charlstm_training(corpus, plan: Plan, layers: int, hidden: int, precision: s
     config = {"batch_size": plan.batch, "seq_len": plan.seq_len, "max_steps": total, "eval_every": 10**9,
               "sample_length": 0, "device": device.type, "seed": 0, "precision": precision}
     try:
-        result = train(corpus, workdir, model=plan.model(layers, hidden), config=config, overwrite=True,
+        result = train(corpus, workdir, model_config=plan.model(layers, hidden), train_config=config, overwrite=True,
                        on_event=on_event)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)   # a 3 x 1024 run's last.pt is about 300 MB

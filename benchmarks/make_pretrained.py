@@ -39,8 +39,8 @@ def main() -> None:
         for name, cell in CELLS.items():
             if args.runs is None:
                 corpus = prepare_corpus([recipes.MEMORY_CORPUS], data_dir=runs / "data")
-                train(corpus, runs / name, model={**recipes.MEMORY_MODEL, "cell": cell},
-                      config={**recipes.MEMORY_TRAIN, "device": "cpu", "sample_length": 0})
+                train(corpus, runs / name, model_config={**recipes.MEMORY_MODEL, "cell": cell},
+                      train_config={**recipes.MEMORY_TRAIN, "device": "cpu", "sample_length": 0})
             path = export_model(runs / name, SHIPPED / f"{name}.pt")
             model, vocab, _, _ = load_model(path)
             report = run_cue_swap(model, vocab, language_probe(filler=unseen_filler))

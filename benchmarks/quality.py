@@ -106,7 +106,7 @@ def candidate_chars_per_second(corpus, model: dict, config: dict, workdir: Path,
     # No validation text, so the end-of-run evaluation costs nothing; the steps are the same.
     timing_corpus = dataclasses.replace(corpus, val=corpus.val[:0])
     timing = {**config, "max_steps": WARMUP_STEPS + steps, "eval_every": 10**9, "sample_length": 0}
-    train(timing_corpus, workdir, model=model, config=timing, overwrite=True, on_event=on_event)
+    train(timing_corpus, workdir, model_config=model, train_config=timing, overwrite=True, on_event=on_event)
     return steps * batch * seq / (marks[WARMUP_STEPS + steps] - marks[WARMUP_STEPS])
 
 
@@ -201,7 +201,7 @@ def main() -> None:
             torch.set_num_threads(args.train_threads)
         run_config = {**config, "max_steps": steps, "eval_every": max(1, -(-steps // max(1, args.evals)))}
         started = time.perf_counter()
-        result = train(corpus, out, model=model, config=run_config, overwrite=True, on_event=on_event)
+        result = train(corpus, out, model_config=model, train_config=run_config, overwrite=True, on_event=on_event)
         seconds = time.perf_counter() - started
         trained, _, _, _ = load_model(out / "last.pt")
         val = mean_loss(trained, corpus.val)  # the final model, whole held-out part, 32 streams x 200

@@ -43,7 +43,7 @@ def ours(corpus, steps: int, workdir: Path, precision: str = "fp32") -> float:
 
     config = {"batch_size": BATCH, "seq_len": SEQ, "max_steps": WARMUP + steps, "eval_every": 10**9,
               "sample_length": 0, "device": "cpu", "seed": 0, "precision": precision}
-    train(corpus, workdir, model=MODEL, config=config, overwrite=True, on_event=on_event)
+    train(corpus, workdir, model_config=MODEL, train_config=config, overwrite=True, on_event=on_event)
     return steps * BATCH * SEQ / (marks[WARMUP + steps] - marks[WARMUP])
 
 

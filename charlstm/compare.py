@@ -149,8 +149,8 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
                 on_event(cell, event)
 
         resume = (run_dir / LAST).exists()
-        finished = train(corpus, run_dir, model=None if resume else model_options(base, cell, hidden),
-                         config=config, resume=resume,
+        finished = train(corpus, run_dir, model_config=None if resume else model_options(base, cell, hidden),
+                         train_config=config, resume=resume,
                          on_event=events, stop_event=stop_event)
         previous = saved.get(cell) or {}
         row = CompareRow(cell=cell, parameters=parameters, hidden_size=hidden, steps=finished.step,

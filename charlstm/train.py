@@ -393,17 +393,18 @@ def _id_map(corpus_vocab: Vocab, model_vocab: Vocab) -> torch.Tensor | None:
     return None if corpus_vocab == model_vocab else corpus_vocab.ids_in(model_vocab)
 
 
-def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, config: dict | None = None,
-          resume: bool = False, init_from: Path | str | None = None, overwrite: bool = False,
+def train(corpus: Corpus, out_dir: Path | str, *, model_config: dict | None = None,
+          train_config: dict | None = None, resume: bool = False, init_from: Path | str | None = None,
+          overwrite: bool = False,
           on_event: Callable[[Event], Any] | None = None, stop_event: threading.Event | None = None,
           world: World | None = None) -> Finished:
     """Train a model on ``corpus`` into ``out_dir``.
 
-    ``model`` holds ModelConfig fields (``num_layers``, ``hidden_size``, ...) and ``config`` TrainConfig
-    fields (``max_steps``, ``lr``, ...). With ``resume=True`` the run continues from ``out_dir/last.pt``
-    with its saved settings, except those given in ``config``; the architecture comes from the
-    checkpoint. ``init_from`` starts from another run's weights (fine-tuning) with a fresh optimizer.
-    A new run refuses a directory that already holds one unless ``overwrite``.
+    ``model_config`` holds ModelConfig fields (``num_layers``, ``hidden_size``, ...) and ``train_config``
+    TrainConfig fields (``max_steps``, ``lr``, ...), as dicts. With ``resume=True`` the run continues from
+    ``out_dir/last.pt`` with its saved settings, except those given in ``train_config``; the architecture
+    comes from the checkpoint. ``init_from`` starts from another run's weights (fine-tuning) with a fresh
+    optimizer. A new run refuses a directory that already holds one unless ``overwrite``.
 
     Started by torchrun (``world``: from its environment by default), each process trains its share of the
     streams under DistributedDataParallel (see ``charlstm.distributed``); every rank reports Started,
@@ -415,8 +416,8 @@ def train(corpus: Corpus, out_dir: Path | str, *, model: dict | None = None, con
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite cannot be combined (--resume continues the run in --out; "
                           "--overwrite replaces it with a new one)")
-    model_options = checked_options(ModelConfig, model, "model")
-    train_options = checked_options(TrainConfig, config, "training")
+    model_options = checked_options(ModelConfig, model_config, "model")
+    train_options = checked_options(TrainConfig, train_config, "training")
     out_dir = Path(out_dir)
     if resume:
         start, replaced = resumed_start(corpus, out_dir, model_options, train_options), []

@@ -72,7 +72,7 @@ def memory_run(tmp_path, monkeypatch):
     from charlstm.corpus import prepare_corpus
 
     corpus = prepare_corpus(["builtin:memory:size=200k"], data_dir=tmp_path / "data")
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 5})
     return tmp_path / "run"
 
 
@@ -80,7 +80,7 @@ def straight_and_resumed(corpus, tmp_path: Path, model: dict, config: dict, stop
     """Train into tmp_path/a in one go, and into tmp_path/b stopped after step ``stop_at`` (as Ctrl-C stops
     it) and resumed: (the straight run's events, the stopped-and-resumed run's events)."""
     straight = []
-    train(corpus, tmp_path / "a", model=model, config=config, on_event=straight.append)
+    train(corpus, tmp_path / "a", model_config=model, train_config=config, on_event=straight.append)
     stop, resumed = threading.Event(), []
 
     def stop_after(event):
@@ -88,7 +88,7 @@ def straight_and_resumed(corpus, tmp_path: Path, model: dict, config: dict, stop
         if isinstance(event, Stepped) and event.step == stop_at:
             stop.set()
 
-    first = train(corpus, tmp_path / "b", model=model, config=config, on_event=stop_after, stop_event=stop)
+    first = train(corpus, tmp_path / "b", model_config=model, train_config=config, on_event=stop_after, stop_event=stop)
     assert first.reason == "interrupted" and first.step == stop_at
     train(corpus, tmp_path / "b", resume=True, on_event=resumed.append)
     return straight, resumed

@@ -225,16 +225,16 @@ def test_every_cell_trains_resumes_exactly_samples_evaluates_and_probes(cell, me
              "clockwork_modules": 3}
     config = {**TINY_TRAIN, "max_steps": 10, "eval_every": 4}
     torch.set_num_threads(1)
-    straight = train(memory_corpus, tmp_path / "a", model=model, config=config)
+    straight = train(memory_corpus, tmp_path / "a", model_config=model, train_config=config)
     assert straight.step == 10 and straight.last_val_loss < straight.history[0]["train_loss"]
     stop = threading.Event()
-    train(memory_corpus, tmp_path / "b", model=model, config=config, stop_event=stop,
+    train(memory_corpus, tmp_path / "b", model_config=model, train_config=config, stop_event=stop,
           on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 6 else None)
     train(memory_corpus, tmp_path / "b", resume=True)
     a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in "ab")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])          # bit for bit
     assert all(torch.equal(x, y) for x, y in zip(a["state"], b["state"]))
-    tuned = train(memory_corpus, tmp_path / "c", init_from=tmp_path / "a" / "last.pt", config={**config, "max_steps": 2})
+    tuned = train(memory_corpus, tmp_path / "c", init_from=tmp_path / "a" / "last.pt", train_config={**config, "max_steps": 2})
     assert tuned.step == 2
 
     runner = CliRunner()

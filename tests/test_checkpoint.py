@@ -13,7 +13,7 @@ from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 @pytest.fixture
 def run(tmp_path, corpus):
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 10})
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 10})
     return tmp_path / "run"
 
 

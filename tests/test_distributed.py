@@ -100,7 +100,7 @@ def test_streams_are_split_evenly_between_processes(corpus):
     half = StreamBatcher(corpus.train, 8, 16, rows=world.rows(8))
     assert half.batch_size == 4 and torch.equal(half.window(3).inputs, whole.window(3).inputs[4:])
     with pytest.raises(ConfigError, match="multiple of the 3 processes"):
-        train(corpus, "unused", model=TINY_MODEL, config={**TINY_TRAIN, "batch_size": 4}, world=World(0, 3))
+        train(corpus, "unused", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "batch_size": 4}, world=World(0, 3))
 
 
 def test_the_world_comes_from_torchruns_environment(monkeypatch):
@@ -116,7 +116,7 @@ def test_the_world_comes_from_torchruns_environment(monkeypatch):
 
 def test_a_world_of_one_changes_nothing(tmp_path):
     corpus = corpus_from_text(TEXT, name="tiny", val_fraction=0.1)
-    train(corpus, tmp_path / "a", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 4})
-    train(corpus, tmp_path / "b", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 4}, world=World())
+    train(corpus, tmp_path / "a", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 4})
+    train(corpus, tmp_path / "b", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 4}, world=World())
     assert max_difference(weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")) == 0.0
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["rank_rng"] is None

@@ -332,19 +332,19 @@ def test_kill_between_best_and_last_checkpoint(server, workdir, reference):
 def test_resume_drops_torn_and_orphaned_metrics_and_stale_temporaries(workdir, corpus):
     run = workdir / "torn"
     config = {**TINY_TRAIN, "max_steps": 20}
-    train(corpus, run, model=TINY_MODEL, config=config)
+    train(corpus, run, model_config=TINY_MODEL, train_config=config)
     with open(run / "metrics.jsonl", "a") as handle:  # what a kill after logging step 30 leaves
         handle.write(json.dumps({"step": 30, "val_loss": 1.0}) + "\n" + '{"step": 40, "val_lo')
     (run / ".last.pt.abc123.tmp").write_bytes(b"half a checkpoint")
     (run / ".config.json.abc123.tmp").write_bytes(b"{")
-    train(corpus, run, resume=True, config={"max_steps": 30})
+    train(corpus, run, resume=True, train_config={"max_steps": 30})
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [10, 20, 30]
     assert not list(run.glob(".*.tmp"))
 
 
 def test_resuming_a_finished_run_changes_nothing(workdir, corpus):
     run = workdir / "finished"
-    train(corpus, run, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 20})
+    train(corpus, run, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 20})
     before = {name: (run / name).read_bytes() for name in (ck.LAST, ck.BEST, "metrics.jsonl")}
     result = train(corpus, run, resume=True)
     assert result.step == 20 and result.history == ()
@@ -559,10 +559,10 @@ def test_a_stale_lock_is_taken_over_with_a_note(cli_dir):
 def test_lock_held_by_a_live_process_or_another_host_refuses_the_library_too(tmp_path, corpus):
     tmp_path.joinpath(LOCK).write_text(Owner.current().to_json())  # this very process: certainly alive
     with pytest.raises(CheckpointError, match=f"in use by another training run \\(PID {os.getpid()} "):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2})
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2})
     tmp_path.joinpath(LOCK).write_text(Owner(pid=1, host="elsewhere.example").to_json())
     with pytest.raises(CheckpointError, match="PID 1 on host elsewhere.example.*delete .*\\.lock"):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2})
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2})
     assert not (tmp_path / ck.LAST).exists() and not (tmp_path / "metrics.jsonl").exists()
 
 
@@ -585,7 +585,7 @@ def test_lock_is_released_on_errors_and_ctrl_c(tmp_path, corpus):
             raise KeyboardInterrupt  # a second Ctrl-C stops at once, from inside the loop
 
     with pytest.raises(KeyboardInterrupt):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 20}, on_event=interrupt)
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 20}, on_event=interrupt)
     assert not (tmp_path / LOCK).exists()
     with RunLock(tmp_path):  # and it can be taken again at once
         assert (tmp_path / LOCK).exists()

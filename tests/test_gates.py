@@ -129,8 +129,8 @@ def test_probe_gates_suite_prints_a_table_and_json(tmp_path):
     from charlstm.train import train
     from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN
 
-    train(corpus_from_text(TEXT, name="tiny", val_fraction=0.1), tmp_path / "run", model=TINY_MODEL,
-          config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus_from_text(TEXT, name="tiny", val_fraction=0.1), tmp_path / "run", model_config=TINY_MODEL,
+          train_config={**TINY_TRAIN, "max_steps": 3})
     held_out = tmp_path / "held_out.txt"
     held_out.write_text(TEXT, encoding="utf-8")
     runner = CliRunner()

@@ -79,8 +79,8 @@ def gpu_run(tmp_path_factory):
     """A tiny model trained on the GPU, its run directory and a held-out text file beside it."""
     root = tmp_path_factory.mktemp("gpu_run")
     corpus = corpus_from_text(TEXT, name="tiny", val_fraction=0.1)
-    train(corpus, root / "run", model={**TINY_MODEL, "num_layers": 2},
-          config={**TINY_TRAIN, "device": DEVICE, "max_steps": 12, "eval_every": 6})
+    train(corpus, root / "run", model_config={**TINY_MODEL, "num_layers": 2},
+          train_config={**TINY_TRAIN, "device": DEVICE, "max_steps": 12, "eval_every": 6})
     (root / "held_out.txt").write_text(TEXT * 3, encoding="utf-8")
     return root
 
@@ -102,7 +102,7 @@ def test_training_on_the_gpu_lowers_the_loss_and_saves_fp32_weights_on_the_cpu(p
     skip_without_bf16(precision)
     events = []
     config = {**TINY_TRAIN, "device": DEVICE, "max_steps": 80, "lr": 1e-2, "eval_every": 40, "precision": precision}
-    result = train(corpus, tmp_path, model={**TINY_MODEL, "hidden_size": 64}, config=config, on_event=events.append)
+    result = train(corpus, tmp_path, model_config={**TINY_MODEL, "hidden_size": 64}, train_config=config, on_event=events.append)
     started = next(e for e in events if isinstance(e, Started))
     assert started.device.startswith(DEVICE) and started.train_config.precision == precision
     losses = [e.loss for e in events if isinstance(e, Stepped)]
@@ -127,7 +127,7 @@ def test_training_on_the_gpu_lowers_the_loss_and_saves_fp32_weights_on_the_cpu(p
 def test_fp16_resume_restores_the_gradient_scaler(tmp_path, corpus):
     stop = threading.Event()
     config = {**TINY_TRAIN, "device": DEVICE, "max_steps": 20, "eval_every": 10, "precision": "fp16"}
-    first = train(corpus, tmp_path, model=TINY_MODEL, config=config, stop_event=stop,
+    first = train(corpus, tmp_path, model_config=TINY_MODEL, train_config=config, stop_event=stop,
                   on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 7 else None)
     assert first.reason == "interrupted" and first.step == 7
     saved = torch.load(tmp_path / "last.pt", weights_only=True)["scaler"]
@@ -170,7 +170,7 @@ def test_a_checkpoint_written_on_the_gpu_loads_and_samples_on_the_cpu(gpu_run):
 
 def test_a_checkpoint_written_on_the_cpu_loads_samples_and_resumes_on_the_gpu(tmp_path, corpus):
     config = {**TINY_TRAIN, "max_steps": 6, "eval_every": 3}   # device cpu
-    train(corpus, tmp_path, model=TINY_MODEL, config=config)
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config=config)
     model, vocab, payload, _ = load_model(tmp_path / "last.pt", DEVICE)
     assert payload["train_config"]["device"] == "cpu"
     assert all(p.device.type == DEVICE for p in model.parameters())
@@ -182,7 +182,7 @@ def test_a_checkpoint_written_on_the_cpu_loads_samples_and_resumes_on_the_gpu(tm
     assert [len(json.loads(line)["text"]) for line in result.stdout.splitlines()] == [30, 30]
     # Training goes on on the GPU from the CPU's optimizer state (fused AdamW there, the loop here).
     events = []
-    resumed = train(corpus, tmp_path, resume=True, config={"device": DEVICE, "max_steps": 10}, on_event=events.append)
+    resumed = train(corpus, tmp_path, resume=True, train_config={"device": DEVICE, "max_steps": 10}, on_event=events.append)
     assert next(e for e in events if isinstance(e, Started)).device.startswith(DEVICE)
     assert resumed.step == 10 and math.isfinite(resumed.last_val_loss)
     assert all(t.device.type == "cpu" for t in cpu_tensors(torch.load(tmp_path / "last.pt", weights_only=True)))

@@ -77,7 +77,7 @@ def play_run(tmp_path):
     from charlstm.corpus import corpus_from_text
 
     corpus = corpus_from_text(PLAY * 40, name="play", val_fraction=0.3)
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 5})
     (tmp_path / "held_out.txt").write_text(PLAY * 6, encoding="utf-8")
     return tmp_path
 

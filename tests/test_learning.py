@@ -31,7 +31,7 @@ def one_thread():
 def train_recipe(tmp_path, cell: str):
     corpus = prepare_corpus([recipes.MEMORY_CORPUS], data_dir=tmp_path / "data")
     config = {**recipes.MEMORY_TRAIN, "device": "cpu", "sample_length": 0}
-    train(corpus, tmp_path / cell, model={**recipes.MEMORY_MODEL, "cell": cell}, config=config)
+    train(corpus, tmp_path / cell, model_config={**recipes.MEMORY_MODEL, "cell": cell}, train_config=config)
     model, vocab, _, _ = load_model(tmp_path / cell, device="cpu")
     return model, vocab
 

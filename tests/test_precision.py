@@ -23,7 +23,7 @@ needs_bf16 = pytest.mark.skipif(not runtime.cpu_runs_bf16("lstm"),
 def test_bf16_training_lowers_the_loss_and_keeps_everything_saved_in_fp32(tmp_path, corpus):
     events = []
     model = {**TINY_MODEL, "hidden_size": 64}
-    result = train(corpus, tmp_path, model=model, config={**TINY_TRAIN, "max_steps": 80, "lr": 1e-2,
+    result = train(corpus, tmp_path, model_config=model, train_config={**TINY_TRAIN, "max_steps": 80, "lr": 1e-2,
                                                           "eval_every": 40, "precision": "bf16"},
                    on_event=events.append)
     losses = [e.loss for e in events if isinstance(e, Stepped)]
@@ -59,10 +59,10 @@ def test_precision_is_validated(tmp_path, corpus):
     with pytest.raises(ConfigError, match="--precision must be a string, not None"):
         TrainConfig(precision=None)
     with pytest.raises(ConfigError, match="--precision"):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "precision": "half"})
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "precision": "half"})
     # fp16 needs a gradient scaler and fast fp16 arithmetic: CUDA only (tests/test_gpu.py trains with it).
     with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
-        train(corpus, tmp_path / "fp16", model=TINY_MODEL, config={**TINY_TRAIN, "precision": "fp16"})
+        train(corpus, tmp_path / "fp16", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "precision": "fp16"})
     assert not (tmp_path / "fp16").exists()    # refused before the run directory was made
 
 
@@ -70,7 +70,7 @@ def test_precision_is_validated(tmp_path, corpus):
 def test_resume_keeps_the_runs_precision(tmp_path, corpus):
     config = {**TINY_TRAIN, "max_steps": 8, "eval_every": 4, "precision": "bf16"}
     stop = threading.Event()
-    first = train(corpus, tmp_path, model=TINY_MODEL, config=config, stop_event=stop,
+    first = train(corpus, tmp_path, model_config=TINY_MODEL, train_config=config, stop_event=stop,
                   on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 3 else None)
     assert first.reason == "interrupted"
     events = []
@@ -78,7 +78,7 @@ def test_resume_keeps_the_runs_precision(tmp_path, corpus):
     started = next(e for e in events if isinstance(e, Started))
     assert started.train_config.precision == "bf16" and result.step == 8
     events = []
-    train(corpus, tmp_path, resume=True, config={"max_steps": 10, "precision": "fp32"}, on_event=events.append)
+    train(corpus, tmp_path, resume=True, train_config={"max_steps": 10, "precision": "fp32"}, on_event=events.append)
     assert next(e for e in events if isinstance(e, Started)).train_config.precision == "fp32"  # a flag still wins
 
 
@@ -86,17 +86,17 @@ def test_resume_keeps_the_runs_precision(tmp_path, corpus):
 def test_emulated_bf16_is_reported_once_at_the_start(tmp_path, corpus, monkeypatch):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_vnni"})
     events = []
-    train(corpus, tmp_path / "a", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
+    train(corpus, tmp_path / "a", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
           on_event=events.append)
     (started,) = [e for e in events if isinstance(e, Started)]
     assert len(started.warnings) == 1 and "emulated" in started.warnings[0] and "bf16" in started.warnings[0]
     monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     events = []
-    train(corpus, tmp_path / "b", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
+    train(corpus, tmp_path / "b", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"},
           on_event=events.append)
     assert next(e for e in events if isinstance(e, Started)).warnings == ()
     events = []
-    train(corpus, tmp_path / "c", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2}, on_event=events.append)
+    train(corpus, tmp_path / "c", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2}, on_event=events.append)
     assert next(e for e in events if isinstance(e, Started)).warnings == ()  # fp32: nothing to say
     monkeypatch.setattr(runtime, "cpu_flags", lambda: set())  # no /proc/cpuinfo
     assert "cannot tell" in runtime.bf16_warning(torch.device("cpu"))
@@ -135,7 +135,7 @@ def test_bf16_is_refused_with_one_line_where_the_cpu_cannot_run_it(tmp_path, cor
 
     monkeypatch.setattr(runtime, "cpu_runs_bf16", lambda cell: False)
     with pytest.raises(ConfigError, match="--precision bf16: this CPU cannot run a lstm cell in bf16"):
-        train(corpus, tmp_path / "a", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"})
+        train(corpus, tmp_path / "a", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2, "precision": "bf16"})
     assert not (tmp_path / "a" / "last.pt").exists()
     result = CliRunner().invoke(app, ["train", str(text_file), "--out", str(tmp_path / "b"), "--max-steps", "2",
                                       "--precision", "bf16", "--device", "cpu"])

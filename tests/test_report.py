@@ -33,7 +33,7 @@ def hostile_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("report")
     corpus = corpus_from_text(HOSTILE * 120, name="hostile", val_fraction=0.2)
-    train(corpus, root / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 12, "eval_every": 4})
+    train(corpus, root / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 12, "eval_every": 4})
     (root / "held_out.txt").write_text(HOSTILE * 30, encoding="utf-8")
     return root
 
@@ -128,7 +128,7 @@ def test_report_of_other_cells(tmp_path, cell):
     from charlstm.report.page import render
 
     corpus = corpus_from_text(HOSTILE * 60, name="hostile", val_fraction=0.3)
-    train(corpus, tmp_path / "run", model={**TINY_MODEL, "cell": cell}, config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus, tmp_path / "run", model_config={**TINY_MODEL, "cell": cell}, train_config={**TINY_TRAIN, "max_steps": 3})
     model, vocab, payload, path = load_model(tmp_path / "run")
     (tmp_path / "held_out.txt").write_text(HOSTILE * 12, encoding="utf-8")
     data = gather(model, vocab, payload, path, ReportOptions(text=tmp_path / "held_out.txt", chars=600, positions=20))

@@ -22,8 +22,8 @@ def losses_of(events):
 
 def test_loss_goes_down_on_a_tiny_text(tmp_path, corpus):
     events = []
-    result = train(corpus, tmp_path, model={**TINY_MODEL, "hidden_size": 64},
-                   config={**TINY_TRAIN, "max_steps": 150, "lr": 1e-2, "eval_every": 50}, on_event=events.append)
+    result = train(corpus, tmp_path, model_config={**TINY_MODEL, "hidden_size": 64},
+                   train_config={**TINY_TRAIN, "max_steps": 150, "lr": 1e-2, "eval_every": 50}, on_event=events.append)
     losses = losses_of(events)
     assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
     evals = [e for e in events if isinstance(e, Evaluated)]
@@ -33,7 +33,7 @@ def test_loss_goes_down_on_a_tiny_text(tmp_path, corpus):
 
 def test_run_directory_contents(tmp_path, corpus):
     events = []
-    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 25}, on_event=events.append)
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 25}, on_event=events.append)
     assert {p.name for p in tmp_path.iterdir()} >= {"last.pt", "best.pt", "metrics.jsonl", "config.json"}
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20, 25]
@@ -92,17 +92,17 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_a_new_run_never_replaces_an_old_one(tmp_path, corpus):
-    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 3})
     with pytest.raises(CheckpointError, match="already holds a run.*--resume"):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
-    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 4}, overwrite=True)
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 4}, overwrite=True)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["progress"]["step"] == 4
 
 
 def test_resume_needs_a_checkpoint_and_a_compatible_vocabulary(tmp_path, corpus):
     with pytest.raises(CheckpointError, match="no last.pt"):
         train(corpus, tmp_path, resume=True)
-    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 3})
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 3})
     other = corpus_from_text("completely different text with ZQX!" * 30)
     with pytest.raises(CheckpointError, match="characters the checkpoint's vocabulary lacks"):
         train(other, tmp_path, resume=True)
@@ -111,12 +111,12 @@ def test_resume_needs_a_checkpoint_and_a_compatible_vocabulary(tmp_path, corpus)
 
 
 def test_init_from_extends_the_vocabulary(tmp_path, corpus):
-    train(corpus, tmp_path / "base", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 5})
+    train(corpus, tmp_path / "base", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 5})
     base = torch.load(tmp_path / "base" / "last.pt", weights_only=True)
     new_text = TEXT + "Ωμέγα 🙂 " * 20
     events = []
     train(corpus_from_text(new_text), tmp_path / "tuned", init_from=tmp_path / "base" / "last.pt",
-          config={**TINY_TRAIN, "max_steps": 1, "lr": 1e-12}, on_event=events.append)
+          train_config={**TINY_TRAIN, "max_steps": 1, "lr": 1e-12}, on_event=events.append)
     started = next(e for e in events if isinstance(e, Started))
     assert any("6 character(s) new" in note for note in started.notes)
     tuned = torch.load(tmp_path / "tuned" / "last.pt", weights_only=True)
@@ -130,40 +130,40 @@ def test_init_from_extends_the_vocabulary(tmp_path, corpus):
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
-    train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 10})
+    train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 10})
     good = (tmp_path / "last.pt").read_bytes()
     real_cross_entropy = torch.nn.functional.cross_entropy
     monkeypatch.setattr("charlstm.train.F.cross_entropy",
                         lambda *a, **k: real_cross_entropy(*a, **k) * float("nan"))
-    result = train(corpus, tmp_path, resume=True, config={"max_steps": 20})
+    result = train(corpus, tmp_path, resume=True, train_config={"max_steps": 20})
     assert result.reason == "diverged" and result.step == 10
     assert (tmp_path / "last.pt").read_bytes() == good
     events = []
-    skipped = train(corpus, tmp_path, resume=True, config={"max_steps": 20, "on_divergence": "skip"},
+    skipped = train(corpus, tmp_path, resume=True, train_config={"max_steps": 20, "on_divergence": "skip"},
                     on_event=events.append)
     assert skipped.reason == "max_steps" and skipped.step == 20  # skipped steps still use up the budget
     assert all(math.isnan(loss) for loss in losses_of(events))
     weights = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
     before = torch.load(io.BytesIO(good), weights_only=True)["model"]
     assert all(torch.equal(weights[k], before[k]) for k in weights)  # no NaN step touched the weights
-    endless = train(corpus, tmp_path, resume=True, config={"max_steps": 200, "on_divergence": "skip"})
+    endless = train(corpus, tmp_path, resume=True, train_config={"max_steps": 200, "on_divergence": "skip"})
     assert endless.reason == "diverged" and endless.step == 20 + 49  # the 50th skip in a row stops it
 
 
 def test_short_corpus_shrinks_the_batch(tmp_path):
     events = []
     tiny = corpus_from_text("abcdefghij" * 6, val_fraction=0.0)
-    train(tiny, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "batch_size": 32, "seq_len": 10, "max_steps": 2},
+    train(tiny, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "batch_size": 32, "seq_len": 10, "max_steps": 2},
           on_event=events.append)
     started = next(e for e in events if isinstance(e, Started))
     assert started.train_config.batch_size == 5
     assert any("lowered" in n for n in started.notes) and any("no validation" in n for n in started.notes)
     with pytest.raises(CorpusError, match="too little"):
-        train(corpus_from_text("ab", val_fraction=0.5), tmp_path / "x", model=TINY_MODEL)
+        train(corpus_from_text("ab", val_fraction=0.5), tmp_path / "x", model_config=TINY_MODEL)
 
 
 def test_max_time_stops_the_run(tmp_path, corpus):
-    result = train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_time": 1.0})
+    result = train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_time": 1.0})
     assert result.reason == "max_time" and 1.0 <= result.elapsed < 5.0
     assert (tmp_path / "last.pt").exists()
 
@@ -171,7 +171,7 @@ def test_max_time_stops_the_run(tmp_path, corpus):
 def test_bad_training_options(tmp_path, corpus):
     for bad in ({"lr": -1}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
         with pytest.raises(ConfigError):
-            train(corpus, tmp_path, model=TINY_MODEL, config=bad)
+            train(corpus, tmp_path, model_config=TINY_MODEL, train_config=bad)
 
 
 def test_options_of_the_wrong_kind_or_name_are_refused_by_name(tmp_path, corpus):
@@ -182,11 +182,11 @@ def test_options_of_the_wrong_kind_or_name_are_refused_by_name(tmp_path, corpus)
              ({"learning_rate": 1e-3}, r"unknown training option\(s\): learning_rate \(valid: seq_len, batch_size")]
     for config, message in cases:
         with pytest.raises(ConfigError, match=message):
-            train(corpus, tmp_path, model=TINY_MODEL, config=config)
+            train(corpus, tmp_path, model_config=TINY_MODEL, train_config=config)
     with pytest.raises(ConfigError, match="--tie-weights must be true or false, not 'yes'"):
-        train(corpus, tmp_path, model={**TINY_MODEL, "tie_weights": "yes"}, config=TINY_TRAIN)
+        train(corpus, tmp_path, model_config={**TINY_MODEL, "tie_weights": "yes"}, train_config=TINY_TRAIN)
     with pytest.raises(ConfigError, match=r"unknown model option\(s\): layers \(valid: cell, num_layers"):
-        train(corpus, tmp_path, model={"layers": 2}, config=TINY_TRAIN)
+        train(corpus, tmp_path, model_config={"layers": 2}, train_config=TINY_TRAIN)
     assert not (tmp_path / "last.pt").exists()
 
 
@@ -204,12 +204,12 @@ def test_a_run_saved_with_one_optimizer_group_still_resumes(tmp_path, corpus):
     """Checkpoints written before biases were spared hold one AdamW group; they resume as they were made."""
     config = {**TINY_TRAIN, "max_steps": 6, "eval_every": 3}
     stop = threading.Event()
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config=config,
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config=config,
           on_event=lambda e: stop.set() if isinstance(e, Stepped) and e.step == 3 else None, stop_event=stop)
     path = tmp_path / "run" / "last.pt"
     payload = torch.load(path, weights_only=True)
     model = Trainer(corpus, tmp_path / "other", fresh_start(corpus, TINY_MODEL, config)).model
     payload["optimizer"] = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1).state_dict()
     torch.save(payload, path)
-    result = train(corpus, tmp_path / "run", resume=True, config={"weight_decay": 0.2})
+    result = train(corpus, tmp_path / "run", resume=True, train_config={"weight_decay": 0.2})
     assert result.step == 6 and result.reason == "max_steps"

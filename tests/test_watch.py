@@ -44,7 +44,7 @@ def memory_corpus():
 
 def test_a_memory_corpus_run_records_its_watched_memory_at_every_evaluation(tmp_path, memory_corpus):
     events = []
-    train(memory_corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 20, "sample_length": 0},
+    train(memory_corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 20, "sample_length": 0},
           on_event=events.append)
     readings = [e.memory for e in events if isinstance(e, Evaluated)]
     records = read_metrics(tmp_path)
@@ -69,8 +69,8 @@ def test_watching_a_probe_file_never_changes_the_training_run(tmp_path, corpus):
     probes = tmp_path / "probes.toml"
     probes.write_text(PROBE_FILE, encoding="utf-8")
     config = {**TINY_TRAIN, "max_steps": 20, "sample_length": 0}
-    train(corpus, tmp_path / "plain", model=TINY_MODEL, config=config)
-    train(corpus, tmp_path / "watched", model=TINY_MODEL, config={**config, "watch_probe": str(probes)})
+    train(corpus, tmp_path / "plain", model_config=TINY_MODEL, train_config=config)
+    train(corpus, tmp_path / "watched", model_config=TINY_MODEL, train_config={**config, "watch_probe": str(probes)})
     plain = torch.load(tmp_path / "plain" / "last.pt", weights_only=True)["model"]
     watched = torch.load(tmp_path / "watched" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(plain[k], watched[k]) for k in plain)
@@ -82,7 +82,7 @@ def test_a_watch_probe_the_model_cannot_read_is_refused_before_training(tmp_path
     probes = tmp_path / "probes.toml"
     probes.write_text(PROBE_FILE.replace("judge my vow", "Judge my vow"), encoding="utf-8")
     with pytest.raises(ProbeError, match="watch probe 'tiny': characters not in .*'J'"):
-        train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "watch_probe": str(probes)})
+        train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "watch_probe": str(probes)})
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
@@ -94,8 +94,8 @@ def scripted_scores(monkeypatch, scores):
 
 def test_best_on_memory_keeps_the_checkpoint_with_the_best_reading(tmp_path, memory_corpus, monkeypatch):
     scripted_scores(monkeypatch, [0.2, 0.9, 0.5, 0.4])
-    result = train(memory_corpus, tmp_path, model=TINY_MODEL,
-                   config={**TINY_TRAIN, "max_steps": 40, "sample_length": 0, "best_on": "memory"})
+    result = train(memory_corpus, tmp_path, model_config=TINY_MODEL,
+                   train_config={**TINY_TRAIN, "max_steps": 40, "sample_length": 0, "best_on": "memory"})
     assert [r["best"] for r in read_metrics(tmp_path)] == [True, True, False, False]
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["progress"]["step"] == 20 and best["progress"]["best_memory"] == 0.9
@@ -104,8 +104,8 @@ def test_best_on_memory_keeps_the_checkpoint_with_the_best_reading(tmp_path, mem
 
 def test_an_equal_reading_goes_to_the_lower_loss(tmp_path, memory_corpus, monkeypatch):
     scripted_scores(monkeypatch, [0.5, 0.5, 0.5])
-    train(memory_corpus, tmp_path, model=TINY_MODEL,
-          config={**TINY_TRAIN, "max_steps": 30, "sample_length": 0, "best_on": "memory", "lr": 1e-2})
+    train(memory_corpus, tmp_path, model_config=TINY_MODEL,
+          train_config={**TINY_TRAIN, "max_steps": 30, "sample_length": 0, "best_on": "memory", "lr": 1e-2})
     records = read_metrics(tmp_path)
     losses = [r["val_loss"] for r in records]
     assert [r["best"] for r in records] == [True] + [losses[i] < min(losses[:i]) for i in (1, 2)]
@@ -120,9 +120,9 @@ def test_best_on_memory_resumes_exactly(tmp_path, memory_corpus):
 
 def test_best_on_memory_needs_something_to_watch(tmp_path, corpus):
     with pytest.raises(ConfigError, match="--best-on memory needs a memory to watch"):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "best_on": "memory"})
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2, "best_on": "memory"})
     with pytest.raises(ConfigError, match="--best-on must be one of loss, memory"):
-        train(corpus, tmp_path, model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 2, "best_on": "accuracy"})
+        train(corpus, tmp_path, model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 2, "best_on": "accuracy"})
 
 
 def test_train_prints_the_watched_memory_beside_the_loss(tmp_path, monkeypatch):
@@ -140,7 +140,7 @@ def test_a_corpus_of_language_stories_alone_watches_no_subject_switch(tmp_path):
     assert watch.watch_for(corpus.name, corpus.inputs, None).switch is False
     assert watch.watch_for("memory", ["builtin:memory:size=30k"], None).switch is True
     assert watch.watch_for("tiny", ["tiny.txt"], None) is None
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 10, "sample_length": 0})
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 10, "sample_length": 0})
     assert set(read_metrics(tmp_path / "run")[-1]["memory"]) == {"cue-swap", "score"}
 
 
@@ -152,7 +152,7 @@ def test_a_memory_corpus_that_cannot_spell_the_watch_trains_without_it(tmp_path)
 
     corpus = prepare_corpus(["builtin:memory:size=5k,language=1,adjacent=1"], data_dir=tmp_path / "data")
     events = []
-    train(corpus, tmp_path / "run", model=TINY_MODEL, config={**TINY_TRAIN, "max_steps": 10, "sample_length": 0},
+    train(corpus, tmp_path / "run", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 10, "sample_length": 0},
           on_event=events.append)
     started = next(e for e in events if isinstance(e, Started))
     assert any(note.startswith("memory not watched: watch probe 'cue-swap': characters not in")

@@ -81,8 +81,8 @@ root.__doc__ = HELP
 
 
 # Each module adds its commands to ``app``; importing them here registers them.
-from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, inspect_cmd, probe_cmd, report_cmd,  # noqa: E402,F401
-                          sample_cmd, train_cmd, units_cmd)
+from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, help_cmd, inspect_cmd, probe_cmd,  # noqa: E402,F401
+                          report_cmd, sample_cmd, train_cmd, units_cmd)
 
 
 def main() -> None:

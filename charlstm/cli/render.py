@@ -13,6 +13,8 @@ from rich.console import Console
 from charlstm.units import bits_per_char
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
+# What a command was asked to show (help pages): stdout, so it pipes into a pager or a file.
+stdout_console = Console(highlight=False)
 SPARK = "▁▂▃▄▅▆▇█"
 
 

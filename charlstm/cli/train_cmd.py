@@ -285,8 +285,9 @@ def train(
         received = install_stop_handlers(stop)
         view = TrainView(show_samples=not quiet) if world.is_main else None
         try:
-            result = run_training(prepared, out, model=settings.model, config=settings.train, resume=resume,
-                                  init_from=init_from, overwrite=overwrite, on_event=view, stop_event=stop, world=world)
+            result = run_training(prepared, out, model_config=settings.model, train_config=settings.train,
+                                  resume=resume, init_from=init_from, overwrite=overwrite, on_event=view,
+                                  stop_event=stop, world=world)
         finally:
             if view is not None:
                 view.close()
