@@ -33,7 +33,7 @@ from charlstm.errors import ConfigError
 from charlstm.events import Evaluated, Event, Stepped
 from charlstm.model import CharRNN
 from charlstm.train import train
-from charlstm.units import bits_per_char
+from charlstm.loss_units import bits_per_char
 
 TOLERANCE = 0.05
 RESULTS = "compare.json"

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from charlstm.batching import StreamBatcher
 from charlstm.errors import CorpusError
 from charlstm.model import CharRNN, detach_state
-from charlstm.units import bits_per_char
+from charlstm.loss_units import bits_per_char
 from charlstm.vocab import Vocab, code_points
 
 # Evaluation streams are at least this long, so few characters are scored from a cold (zero) state.

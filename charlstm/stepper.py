@@ -89,7 +89,7 @@ class Stepper:
         # where the cell functions take a dozen per layer (benchmarks/gpu_bench.py: 512 streams of a
         # 3 x 1024 LSTM, 0.45x a naive nn.LSTM loop before). Elsewhere off the CPU (MPS), and wherever gates
         # are asked for, the step is written out gate by gate.
-        self.fused_core = core if self.table.device.type == "cuda" else None
+        self.cudnn_core = core if self.table.device.type == "cuda" else None
         self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
@@ -114,8 +114,8 @@ class Stepper:
         if self.custom is not None:
             x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
             return torch.addmm(self.head_bias, x, self.head)
-        if gates is None and self.fused_core is not None:
-            output, new = self.fused_core(self.embedding[ids].unsqueeze(1), self.to_state(state))
+        if gates is None and self.cudnn_core is not None:
+            output, new = self.cudnn_core(self.embedding[ids].unsqueeze(1), self.to_state(state))
             state.parts[:] = [list(tensor.unbind(0)) for tensor in new]
             return torch.addmm(self.head_bias, output[:, 0], self.head)
         if gates is not None or self.written_out:

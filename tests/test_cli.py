@@ -258,7 +258,7 @@ def test_chrono_init_is_a_train_option(workdir):
 def test_the_view_measures_speed_over_the_last_seconds():
     """The library reports facts (characters seen, elapsed time); the view derives characters/second from
     the last couple of seconds, so a slow start or a resumed run's history does not skew it."""
-    from charlstm.cli.train_cmd import Speedometer
+    from charlstm.cli.train_view import Speedometer
 
     speed = Speedometer(window=2.0)
     assert speed(1_000_000, 500.0) == 0.0          # a resumed run: nothing measured yet

@@ -324,7 +324,8 @@ def test_gate_statistics_on_the_gpu_agree_with_the_cpu(cell):
 
 
 def test_the_report_gathers_on_the_gpu(gpu_run, tmp_path):
-    from charlstm.report.build import ReportOptions, gather, write_report
+    from charlstm.report.build import ReportOptions, gather
+    from charlstm.report.page import write_report
 
     model, vocab, payload, path = load_model(gpu_run / "run" / "last.pt", DEVICE)
     stages = []

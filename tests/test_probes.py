@@ -314,7 +314,7 @@ def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone(
 
 def test_memory_units_finds_a_unit_that_stores_the_cue():
     """Plant a perfect memory cell by hand: unit 0 adds the cue's identity and never forgets it."""
-    from charlstm.probes.units import memory_units
+    from charlstm.probes.memory_units import memory_units
 
     model = tiny_model(len(MEMORY_VOCAB), hidden_size=16)
     hidden = 16
@@ -342,7 +342,7 @@ def test_memory_units_finds_a_unit_that_stores_the_cue():
 
 
 def test_units_html_escapes_corpus_text():
-    from charlstm.probes.units import UnitsReport, MemoryUnit
+    from charlstm.probes.memory_units import UnitsReport, MemoryUnit
     from charlstm.report.html import units_page
 
     text = "<script>alert('x')</script> & \"q\"\n"

@@ -22,8 +22,9 @@ except ImportError:  # pragma: no cover - older Typer
 
 HELP = """Character-level LSTM text generator that makes the network's memory visible.
 
-First run: **charlstm demo** trains a small model on the built-in memory corpus (a minute of training)
-and shows what it learned. Then: **charlstm train corpus.txt**, **charlstm sample --temp 0.8**.
+First run: **charlstm demo** trains a vanilla RNN and an LSTM on the built-in memory corpus and shows
+what each remembers. Then: **charlstm train corpus.txt**, **charlstm sample --temp 0.8**; reference pages:
+**charlstm help**.
 """
 
 
@@ -81,8 +82,8 @@ root.__doc__ = HELP
 
 
 # Each module adds its commands to ``app``; importing them here registers them.
-from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, help_cmd, inspect_cmd, probe_cmd,  # noqa: E402,F401
-                          report_cmd, sample_cmd, train_cmd, units_cmd)
+from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, eval_cmd, help_cmd, info_cmd,  # noqa: E402,F401
+                          probe_cmd, report_cmd, sample_cmd, train_cmd, units_cmd)
 
 
 def main() -> None:

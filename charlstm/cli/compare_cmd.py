@@ -14,7 +14,7 @@ from charlstm.cli import app
 from charlstm.cli.common import prepare_or_fail
 from charlstm.cli.options import DataDir, json_option
 from charlstm.cli.render import console, note, print_json
-from charlstm.cli.train_cmd import TrainView, install_stop_handlers
+from charlstm.cli.train_view import TrainView, install_stop_handlers
 from charlstm.config import CELLS
 
 ALL_CELLS = ",".join(CELLS)

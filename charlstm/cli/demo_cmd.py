@@ -14,7 +14,7 @@ from rich.table import Table
 from charlstm.cli import app
 from charlstm.cli.options import DeviceOption, json_option
 from charlstm.cli.render import console, nats, print_json
-from charlstm.cli.train_cmd import TrainView, install_stop_handlers
+from charlstm.cli.train_view import TrainView, install_stop_handlers
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from charlstm.units import bits_per_char
+from charlstm.loss_units import bits_per_char
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 # What a command was asked to show (help pages): stdout, so it pipes into a pager or a file.

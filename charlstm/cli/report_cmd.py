@@ -42,7 +42,8 @@ def report(
         charlstm report checkpoints/tinyshakespeare
         charlstm report pretrained:memory-lstm --out memory.html
     """
-    from charlstm.report.build import ReportOptions, gather, report_json, write_report
+    from charlstm.report.build import ReportOptions, gather, report_json
+    from charlstm.report.page import report_path, write_report
 
     options = ReportOptions(text=text, encoding=encoding, chars=chars, draws=draws, positions=positions)
     model, vocab, payload, path = load_for_cli(checkpoint, device)
@@ -52,7 +53,5 @@ def report(
         warn(message)
     if as_json:
         print(report_json(data))
-    target = out if out is not None else (Path("report.html") if str(checkpoint or "").startswith("pretrained:")
-                                          else path.parent / "report.html")
-    write_report(data, target)
+    target = write_report(data, report_path(out, checkpoint, path))
     console.print(f"wrote {target}")

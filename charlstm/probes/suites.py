@@ -71,10 +71,11 @@ def run_suites(model: CharRNN, vocab: Vocab, payload: dict, options: SuiteOption
         yield SuiteResult("forgetting", forgetting.run_forgetting(
             model, vocab, draws=max(1, options.draws * 2), filler=filler, **distances, **warmup))
     if "units" in chosen:
-        from charlstm.probes import units
+        from charlstm.probes import memory_units
 
         spec = replace(cue_swap.language_probe(filler=filler), **warmup)
-        yield SuiteResult("units", units.memory_units(model, vocab, spec, distance=(options.distances or (100,))[-1]))
+        yield SuiteResult("units", memory_units.memory_units(model, vocab, spec,
+                                                             distance=(options.distances or (100,))[-1]))
     if "context" in chosen:
         ids, skipped = context_usage.held_out_ids(payload, vocab, options.text)
         report = context_usage.run_context_usage(model, vocab, ids, options.contexts or context_usage.DEFAULT_CONTEXTS,

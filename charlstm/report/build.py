@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charlstm.checkpoint import describe, write_text_atomically
+from charlstm.checkpoint import describe
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.context_usage import held_out_ids, run_context_usage, skipped_note
@@ -114,13 +114,6 @@ def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str,
     data.saliency = saliency(model, vocab, held_out[start - SALIENCY_CONTEXT:start], held_out[start:end],
                              prefix=warmup)
     data.saliency_about = f"the next word of a held-out passage after the {SALIENCY_CONTEXT} characters before it"
-
-
-def write_report(data: ReportData, out: Path) -> Path:
-    """The report's HTML, written whole or not at all."""
-    from charlstm.report.page import render
-
-    return write_text_atomically(out, render(data))
 
 
 def report_json(data: ReportData) -> str:

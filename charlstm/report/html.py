@@ -77,8 +77,8 @@ def strip(values: Sequence[float], label: str) -> str:
 
 
 def memory_unit_section(report, shown: int = 3) -> list[str]:
-    """The units suite (``charlstm.probes.units.UnitsReport``): the best memory unit's cell state along each
-    context (the first ``shown`` open, the others folded), its forget gate below, and the units ranked."""
+    """The units suite (``charlstm.probes.memory_units.UnitsReport``): the best memory unit's cell state along
+    each context (the first ``shown`` open, the others folded), its forget gate below, and the units ranked."""
     best = report.units[0]
     scale = scale_of([v for trace in report.best_traces.values() for v in trace])
     parts = [f"<p>Layer {best.layer}, unit {best.unit}: {best.selectivity:.0%} of its variance at the question is "

@@ -4,12 +4,15 @@ measures them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from charlstm.checkpoint import PRETRAINED, write_text_atomically
 from charlstm.probes.saliency import span_summary
 from charlstm.report.build import ReportData
 from charlstm.report.html import esc, json_data, memory_unit_section, page, table, tinted
 from charlstm.report.svg import line_chart, scatter
 from charlstm.tint import LOG_SCALE, log_levels
-from charlstm.units import bits_per_char
+from charlstm.loss_units import bits_per_char
 
 # Recolours the interpretable-units passage for the unit chosen in the selector. The colours are
 # charlstm.tint.diverging's, written again in JavaScript.
@@ -36,6 +39,19 @@ SCRIPT = """(function () {
   }
   document.documentElement.setAttribute('data-rendered', 'yes');
 })();"""
+
+
+def write_report(data: ReportData, out: Path) -> Path:
+    """The report's HTML, written whole or not at all."""
+    return write_text_atomically(out, render(data))
+
+
+def report_path(out: Path | None, source: str | Path | None, checkpoint: Path) -> Path:
+    """Where the page goes: ``out``, else report.html in the checkpoint's run directory (in the current
+    directory for a shipped ``pretrained:NAME`` model, whose directory is the installed package)."""
+    if out is not None:
+        return Path(out)
+    return Path("report.html") if str(source or "").startswith(PRETRAINED) else checkpoint.parent / "report.html"
 
 
 def render(data: ReportData) -> str:
