@@ -279,6 +279,22 @@ def sample_texts(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
     return texts
 
 
+def stream_samples(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
+                   options: SamplingOptions = SamplingOptions(),
+                   seeds: Sequence[int] = (0,)) -> Iterator[tuple[int, str, bool]]:
+    """One sample per seed, generated as rows of a batch (``MAX_ROWS`` at a time), as (sample index, text,
+    whether the sample ends there): the first sample character by character as it is generated, the others
+    whole, in order, when their batch is done."""
+    for first in range(0, len(seeds), MAX_ROWS):
+        batch, steps = seeds[first:first + MAX_ROWS], []
+        for ids in generate_ids(model, vocab, length, prompt, options, batch):
+            steps.append(ids)
+            if first == 0:
+                yield 0, vocab.chars[int(ids[0])], False
+        for row, text in enumerate(texts_from_steps(vocab, steps, len(batch))):
+            yield first + row, "" if first + row == 0 else text, True
+
+
 def sample_text(model: CharRNN, vocab: Vocab, length: int, prompt: str = "",
                 options: SamplingOptions = SamplingOptions(), seed: int = 0) -> str:
     """The whole sample as one string (``generate`` streams it)."""

@@ -156,3 +156,16 @@ def test_inverse_cdf_draws_follow_the_distribution():
     assert freq[2] == 0  # a (practically) impossible character is never drawn
     masked = draw(logits[:50], SamplingOptions(temperature=1.0, top_k=1), Uniforms(range(50), torch.device("cpu")))
     assert masked.tolist() == [0] * 50
+
+
+def test_stream_samples_streams_the_first_and_gives_each_the_text_its_seed_gives():
+    from charlstm.sample import sample_texts, stream_samples
+
+    model = tiny_model(len(VOCAB))
+    seeds = [5, 6, 7]
+    pieces = list(stream_samples(model, VOCAB, 12, "ab", SamplingOptions(), seeds))
+    first = [text for index, text, _ in pieces if index == 0]
+    assert len(first) == 13 and all(len(t) == 1 for t in first[:12]) and first[-1] == ""   # one character at a time
+    assert [(index, ends) for index, _, ends in pieces if ends] == [(0, True), (1, True), (2, True)]
+    texts = ["".join(text for index, text, _ in pieces if index == i) for i in range(3)]
+    assert texts == sample_texts(model, VOCAB, 12, "ab", SamplingOptions(), seeds)

@@ -116,28 +116,15 @@ def print_json_samples(model, vocab, length: int, prompt: str, options, seeds: l
 
 
 def print_samples(model, vocab, length: int, prompt: str, options, seeds: list[int]) -> None:
-    """Samples run as rows of one batch (``MAX_ROWS`` at a time). The first is streamed as it is
-    generated; the others are printed whole, in order, as soon as their batch is done."""
-    from charlstm.sample import MAX_ROWS, generate_ids, texts_from_steps
+    """The first sample streams as it is generated; the others print whole, in order (``stream_samples``)."""
+    from charlstm.sample import stream_samples
 
-    out = LiveWriter(sys.stdout)
-
-    def header(index: int) -> None:
-        if len(seeds) > 1:
-            note(f"--- sample {index + 1} of {len(seeds)} (seed {seeds[index]})")
-
-    for first in range(0, len(seeds), MAX_ROWS):
-        batch, steps = seeds[first:first + MAX_ROWS], []
-        if first == 0:
-            header(0)
+    out, current = LiveWriter(sys.stdout), -1
+    for index, text, ends in stream_samples(model, vocab, length, prompt, options, seeds):
+        if index != current:
+            if len(seeds) > 1:
+                note(f"--- sample {index + 1} of {len(seeds)} (seed {seeds[index]})")
             out.write(prompt)
-        for ids in generate_ids(model, vocab, length, prompt, options, batch):
-            steps.append(ids)
-            if first == 0:
-                out.write(vocab.chars[int(ids[0])])
-        for row, text in enumerate(texts_from_steps(vocab, steps, len(batch))):
-            if first + row > 0:
-                header(first + row)
-                out.write(prompt + text)
-            out.write("\n")
+            current = index
+        out.write(text + ("\n" if ends else ""))
     out.flush()
