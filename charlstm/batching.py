@@ -33,17 +33,20 @@ class StreamBatcher:
     """Windows of B streams over 1-D ids; ``id_map`` re-labels ids into the model's vocabulary."""
 
     def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int, id_map: torch.Tensor | None = None,
-                 pin_memory: bool = False, rows: slice = slice(None)):
+                 pin_memory: bool = False, rows: slice = slice(None), stream_len: int | None = None):
         if len(ids) < batch_size + 1:
             raise ValueError("fewer characters than streams")
         self.seq_len = seq_len
         # Each stream needs one extra character for the final target, so streams share no text.
-        self.stream_len = (len(ids) - 1) // batch_size
-        usable = self.stream_len * batch_size
+        stride = (len(ids) - 1) // batch_size
+        # ``stream_len`` shorter than a stream's share reads only the start of each share: B slices spread
+        # evenly over the text (a bounded evaluation), as views of the ids, never a copy.
+        self.stream_len = stride if stream_len is None else max(1, min(stream_len, stride))
+        shape, strides = (batch_size, self.stream_len), (stride * ids.stride(0), ids.stride(0))
         # ``rows``: the streams one process of several reads (charlstm.distributed); the layout of the
         # streams is the same whatever the number of processes.
-        self.inputs = ids[:usable].view(batch_size, self.stream_len)[rows]
-        self.targets = ids[1:usable + 1].view(batch_size, self.stream_len)[rows]
+        self.inputs = ids.as_strided(shape, strides, ids.storage_offset())[rows]
+        self.targets = ids.as_strided(shape, strides, ids.storage_offset() + ids.stride(0))[rows]
         self.batch_size = self.inputs.size(0)
         self.id_map = id_map
         # Windows in page-locked memory, so the copy to a GPU can run without blocking the host.

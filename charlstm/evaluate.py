@@ -33,14 +33,24 @@ class EvalReport:
                 "unknown_chars": sum(self.unknown.values()), "unknown": dict(self.unknown)}
 
 
+def evaluation_layout(length: int, batch_size: int, chars: int | None = None) -> tuple[int, int]:
+    """(streams, characters per stream) an evaluation of ``length`` ids reads: up to ``batch_size`` streams
+    of at least ``MIN_STREAM_CHARS``, covering the whole text, or with ``chars`` about that many characters:
+    the start of each stream's share, so the slices spread evenly over the text (the same every time)."""
+    streams = max(1, min(batch_size, (length - 1) // MIN_STREAM_CHARS))
+    share = (length - 1) // streams
+    return streams, share if not chars else max(1, min(share, chars // streams))
+
+
 @torch.no_grad()
 def mean_loss(model: CharRNN, ids: torch.Tensor, batch_size: int = 32, seq_len: int = 200,
-              id_map: torch.Tensor | None = None) -> float:
-    """Mean next-character loss (nats) over ``ids``, read as streams with the state carried throughout."""
+              id_map: torch.Tensor | None = None, chars: int | None = None) -> float:
+    """Mean next-character loss (nats) over ``ids``, read as streams with the state carried throughout;
+    with ``chars``, over about that many characters spread over ``ids`` (``evaluation_layout``)."""
     if len(ids) < 2:
         raise CorpusError("need at least two characters to evaluate")
-    streams = max(1, min(batch_size, (len(ids) - 1) // MIN_STREAM_CHARS))
-    batcher = StreamBatcher(ids, streams, seq_len, id_map)
+    streams, stream_len = evaluation_layout(len(ids), batch_size, chars)
+    batcher = StreamBatcher(ids, streams, seq_len, id_map, stream_len=stream_len)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

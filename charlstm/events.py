@@ -48,6 +48,7 @@ class Evaluated:
     sample: str
     elapsed: float
     memory: dict | None = None   # the watched memory (charlstm.probes.watch), when the run watches one
+    val_chars: int = 0           # validation characters read (TrainConfig.eval_chars)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
 from charlstm.distributed import World, join, rank_device, world_from_env
 from charlstm.errors import CheckpointError, ConfigError, ProbeError
-from charlstm.evaluate import bits_per_char, mean_loss
+from charlstm.evaluate import bits_per_char, evaluation_layout, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
 from charlstm.model import CharRNN, State, map_state
 from charlstm.probes.watch import watch_for
@@ -289,7 +289,7 @@ class Trainer:
                 self._write(LAST, payload)
             self.emit(Evaluated(step=self.progress.step, train_loss=record["train_loss"], val_loss=record["val_loss"],
                                 is_best=record["best"], sample=record.pop("sample"), elapsed=self.progress.elapsed,
-                                memory=record.get("memory")))
+                                memory=record.get("memory"), val_chars=record["val_chars"]))
         self.saved_step = self.progress.step
         return record
 
@@ -297,10 +297,14 @@ class Trainer:
         """Validation loss, the watched memory, a sample; the metrics.jsonl record (with the sample, which
         the log leaves out)."""
         train_loss = sum(losses) / len(losses) if losses else None
-        val_loss = None
+        val_loss, val_chars = None, 0
         if len(self.corpus.val) >= 2:
+            bound = self.config.evaluated_chars
             with autocast(self.config.precision, self.device):
-                val_loss = mean_loss(self.model, self.corpus.val, self.config.batch_size, id_map=self.id_map)
+                val_loss = mean_loss(self.model, self.corpus.val, self.config.batch_size, id_map=self.id_map,
+                                     chars=bound)
+            streams, stream_len = evaluation_layout(len(self.corpus.val), self.config.batch_size, bound)
+            val_chars = streams * stream_len
         loss = val_loss if val_loss is not None else train_loss
         memory = self.watch.read(self.model, self.vocab) if self.watch is not None else None
         is_best = self._is_best(loss, memory)
@@ -319,6 +323,7 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"],
                   "train_loss": train_loss, "train_bpc": bits_per_char(train_loss) if train_loss else None,
                   "val_loss": val_loss, "val_bpc": bits_per_char(val_loss) if val_loss else None,
+                  "val_chars": val_chars,
                   **({"memory": memory} if memory is not None else {}), "best": is_best}
         append_metrics(self.out_dir, record)
         return {**record, "sample": sample}

@@ -1,8 +1,9 @@
-"""Learning behaviour of the recommended memory recipe: minutes each, so marked slow (``pytest -m slow``).
+"""Learning behaviour of the memory recipe: tens of minutes each, so marked slow (``pytest -m slow``).
 
-The recipe is a fixed step budget and seed, and these runs use one thread as the reported ones did
-(oneDNN's sums depend on the thread count), so on the CPU they are the runs the README reports.
-Every probe here uses unseen filler: sentences whose words and structures no training corpus contains.
+The recipe is a fixed step budget; these runs use one thread (on some CPUs oneDNN's sums, and so the
+weights, depend on the thread count). The goal is the recipe's, measured on every seed in
+``benchmarks/memory_recipes.py``; here one seed checks it. Every probe uses unseen filler: sentences whose
+words and structures no training corpus contains.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def unseen_accuracy(model, vocab) -> dict[int, float]:
 
 
 def test_memory_recipe_remembers_the_country_and_switches_the_subject_on_unseen_filler(tmp_path):
-    """Issue 7's goal, on the recipe's own seed (other seeds: benchmarks/memory_recipes.md)."""
+    """The recipe's goal on its own seed: >= 90% at 100 characters of unseen filler and a memory span of
+    200 or more, and >= 80% after the change of subject at 100 (every seed: benchmarks/memory_recipes.py)."""
     model, vocab = train_recipe(tmp_path, "lstm")
     accuracy = unseen_accuracy(model, vocab)
     assert all(accuracy[d] >= 0.9 for d in (0, 25, 50, 100, 200)), accuracy     # span >= 200
     switch = {row.distance: row.accuracy_after
-              for row in run_forgetting(model, vocab, filler=unseen_filler, distances=(0, 50, 100)).rows}
-    assert min(switch.values()) >= 0.8, switch
+              for row in run_forgetting(model, vocab, filler=unseen_filler, distances=(100,)).rows}
+    assert switch[100] >= 0.8, switch
 
 
 def test_a_vanilla_rnn_on_the_same_recipe_does_not_carry_the_country(tmp_path):

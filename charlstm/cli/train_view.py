@@ -82,7 +82,8 @@ class TrainView:
         from tqdm import tqdm
 
         best = " (best)" if e.is_best else ""
-        lines = [f"step {e.step}: val {nats(e.val_loss)}{best}, train {nats(e.train_loss)}"
+        on = f" on {human_count(e.val_chars)} chars" if e.val_chars else ""
+        lines = [f"step {e.step}: val {nats(e.val_loss)}{on}{best}, train {nats(e.train_loss)}"
                  + (f"; {watch_summary(e.memory)}" if e.memory else "")]
         if self.show_samples and e.sample:
             lines.append("  | " + e.sample.replace("\n", "\n  | "))
