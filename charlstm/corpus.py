@@ -29,7 +29,7 @@ import torch
 
 from charlstm.corpora import BuiltinSpec, is_builtin, parse_builtin
 from charlstm.errors import ConfigError, CorpusError
-from charlstm.vocab import Vocab, code_points
+from charlstm.vocab import Vocab
 
 CACHE_FORMAT = 1
 CHUNK_BYTES = 1 << 24  # 16 MiB of the file at a time
@@ -299,21 +299,45 @@ def _cache_key(sources: list[Source], val_fraction: float, encoding: str) -> str
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+# Both passes over the text work a chunk (CHUNK_BYTES of a file) at a time with whole-tensor operations
+# and no Python-level work per character: a chunk's code points as uint8 (ASCII) or int32, a histogram
+# for the vocabulary, a lookup table for the ids. So memory stays flat whatever the corpus size (about
+# ten bytes per character of one chunk), and the encoded ids go straight to the memory-mapped cache.
+MAX_CODE_POINT = 0x10FFFF
+
+
+def chunk_points(chunk: str) -> torch.Tensor:
+    """A chunk's code points: one byte each where it is ASCII, four otherwise."""
+    if chunk.isascii():
+        return torch.frombuffer(bytearray(chunk.encode("ascii")), dtype=torch.uint8)
+    return torch.frombuffer(bytearray(chunk.encode("utf-32-le")), dtype=torch.int32)
+
+
 def _survey(sources: list[Source], encoding: str, explicit: set[str]) -> tuple[dict[str, int], Vocab]:
     """First pass: characters per source (0 for whitespace-only ones) and the vocabulary."""
     counts: dict[str, int] = {}
-    points: list[torch.Tensor] = []
+    present = torch.zeros(MAX_CODE_POINT + 1, dtype=torch.bool)
     for source in sources:
         length, has_text = 0, False
         for chunk in source.chunks(encoding):
             length += len(chunk)
-            has_text = has_text or bool(chunk.strip())
-            points.append(torch.unique(code_points(chunk)))
+            has_text = has_text or (bool(chunk) and not chunk.isspace())
+            if chunk:
+                seen = torch.bincount(chunk_points(chunk)) > 0
+                present[:len(seen)] |= seen
         if not has_text and source.label in explicit:
             what = "empty file" if length == 0 else "contains only whitespace"
             raise CorpusError(f"{source.label}: {what}, nothing to learn from")
         counts[source.label] = length if has_text else 0
-    return counts, Vocab.from_code_points(torch.cat(points) if points else torch.empty(0, dtype=torch.int64))
+    return counts, Vocab.from_code_points(present.nonzero().flatten())
+
+
+def _id_table(vocab: Vocab) -> torch.Tensor:
+    """Code point -> id in the vocabulary's smallest dtype, for every code point up to the largest it has."""
+    points = torch.tensor([ord(c) for c in vocab.chars], dtype=torch.int64)
+    table = torch.zeros(int(points.max()) + 1 if len(points) else 1, dtype=vocab.dtype)
+    table[points] = torch.arange(len(points)).to(vocab.dtype)
+    return table
 
 
 def _write_cache(cache_dir: Path, name: str, key: str, sources: list[Source], counts: dict[str, int],
@@ -328,11 +352,11 @@ def _write_cache(cache_dir: Path, name: str, key: str, sources: list[Source], co
         train = _mapped(_allocate(tmp / "train.bin", train_total * dtype.itemsize), train_total, dtype, shared=True)
         val = _mapped(_allocate(tmp / "val.bin", val_total * dtype.itemsize), val_total, dtype, shared=True)
         t_pos = v_pos = 0
+        table = _id_table(vocab)
         for source in sources:
             cut, pos = split_point(counts[source.label], val_fraction), 0
             for chunk in source.chunks(encoding):
-                ids, _ = vocab.encode_points(code_points(chunk))
-                ids = ids.to(dtype)
+                ids = torch.index_select(table, 0, chunk_points(chunk).to(torch.int32))
                 head = ids[: max(0, cut - pos)]
                 tail = ids[len(head):]
                 train[t_pos:t_pos + len(head)] = head

@@ -102,6 +102,17 @@ class World:
                               f"(each reads an equal share of the streams)")
 
 
+def lost_peer(error: BaseException) -> bool:
+    """Whether an error raised in a collective says a peer process is gone: gloo's "Connection reset by
+    peer" or "Connection closed", NCCL's errors, torch.distributed's own error types (a plain bug keeps its
+    traceback)."""
+    if isinstance(error, dist.DistError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(mark in text for mark in ("gloo", "NCCL", "Connection reset",
+                                                                              "Connection closed", "Broken pipe"))
+
+
 def world_from_env() -> World:
     """The world torchrun describes in the environment (one process when it did not start us)."""
     try:

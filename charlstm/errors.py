@@ -28,3 +28,7 @@ class VocabularyError(CharlstmError):
 
 class ProbeError(CharlstmError):
     """A probe file or probe specification that cannot be used."""
+
+
+class PeerLostError(CharlstmError):
+    """Another process of a distributed run stopped (killed, out of memory, its machine lost)."""

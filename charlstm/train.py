@@ -31,8 +31,8 @@ from charlstm.batching import StreamBatcher
 from charlstm.checkpoint import BEST, LAST, duplicate_checkpoint, remove_stale_temporaries, save_checkpoint
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
-from charlstm.distributed import World, join, rank_device, world_from_env
-from charlstm.errors import CheckpointError, ConfigError, ProbeError
+from charlstm.distributed import World, join, lost_peer, rank_device, world_from_env
+from charlstm.errors import CheckpointError, ConfigError, PeerLostError, ProbeError
 from charlstm.evaluate import bits_per_char, evaluation_layout, mean_loss
 from charlstm.events import Evaluated, Event, Finished, Saved, Started, Stepped
 from charlstm.model import CharRNN, State, map_state
@@ -148,16 +148,24 @@ class Trainer:
     def run(self, stop_event: threading.Event | None = None) -> Finished:
         """Train under the run directory's lock (released however the run ends); of several processes, rank
         0 alone holds it and writes there."""
-        if not self.world.is_main:
-            return self._loop(stop_event)
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise CheckpointError(f"cannot create run directory {self.out_dir} ({error.strerror or error})") from None
-        with RunLock(self.out_dir) as lock:
-            self.notes.extend(lock.notes)
-            self._prepare_directory()
-            return self._loop(stop_event)
+            if not self.world.is_main:
+                return self._loop(stop_event)
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise CheckpointError(f"cannot create run directory {self.out_dir} ({error.strerror or error})") from None
+            with RunLock(self.out_dir) as lock:
+                self.notes.extend(lock.notes)
+                self._prepare_directory()
+                return self._loop(stop_event)
+        except Exception as error:
+            if not (self.world.distributed and lost_peer(error)):
+                raise
+            saved = f"{self.out_dir / LAST} holds step {self.saved_step}" if self.saved_step else "no checkpoint yet"
+            raise PeerLostError(f"rank {self.world.rank}: another process of this run stopped (killed, out of memory "
+                                f"or its machine lost) at step {self.progress.step + 1}; {saved}; resume with the "
+                                f"same torchrun command and charlstm train --resume --out {self.out_dir}") from None
 
     def _prepare_directory(self) -> None:
         """Clear what a crash or an overwritten run left; only ever done while holding the lock."""

@@ -93,6 +93,29 @@ def test_sigterm_to_one_worker_stops_both_and_the_run_resumes_exactly(workdir):
     assert max_difference(weights(workdir / "whole" / "last.pt"), weights(workdir / "cut" / "last.pt")) == 0.0
 
 
+def test_a_killed_worker_leaves_one_error_line_and_a_run_that_resumes_exactly(workdir):
+    """SIGKILL (the OOM killer, a lost machine) gives the survivor no chance to agree on a stop: it must
+    still say in one line what happened and how to resume, and rank 0's last.pt must resume exactly."""
+    flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0.1", "--eval-every", "15", "--max-steps", "120"]
+    if not (workdir / "whole" / "last.pt").exists():
+        torchrun("train", *flags, "--out", "whole", cwd=workdir)
+    launcher = torchrun("train", *flags, "--out", "killed", cwd=workdir, wait=False)
+    deadline = time.monotonic() + 120
+    while not (workdir / "killed" / "last.pt").exists() and launcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2, "both workers should still be training"
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    output, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0
+    errors = [line for line in output.splitlines() if line.startswith("charlstm: error:")]
+    assert len(errors) == 1 and "another process of this run stopped" in errors[0], output[-3000:]
+    assert "--resume --out killed" in errors[0] and "[rank0]: Traceback" not in output
+    assert torch.load(workdir / "killed" / "last.pt", weights_only=True)["progress"]["step"] >= 15
+    torchrun("train", "--resume", "--out", "killed", cwd=workdir)
+    assert max_difference(weights(workdir / "whole" / "last.pt"), weights(workdir / "killed" / "last.pt")) == 0.0
+
+
 def test_streams_are_split_evenly_between_processes(corpus):
     world = World(rank=1, size=2)
     assert world.rows(8) == slice(4, 8)
