@@ -94,8 +94,10 @@ def test_demo_command_prints_the_memory_table(tmp_path, monkeypatch):
 def test_recipes_are_valid_and_selectable(tmp_path, monkeypatch):
     options = dict(parse_builtin(recipes.MEMORY_CORPUS).options)
     assert options["pool"] > 0 and options["noise"] > 0 and options["variety"] > 0
-    demo = dict(parse_builtin(recipes.DEMO_CORPUS).options)       # the demo: the same text, a smaller corpus
-    assert demo.pop("size") < options.pop("size") and demo == options
+    demo = dict(parse_builtin(recipes.DEMO_CORPUS).options)   # the demo: a shorter task of the same family
+    assert demo["language"] == 1.0 and demo["longest"] < options["longest"] and demo["size"] < options["size"]
+    assert demo["pool"] == options["pool"] and demo["variety"] > 0 and demo["noise"] > 0   # the same filler sources
+    assert recipes.DEMO_TRAIN["max_steps"] and "max_time" not in recipes.DEMO_TRAIN  # a step budget
     with pytest.raises(ConfigError, match="unknown --recipe"):
         recipes.get_recipe("nonsense")
     monkeypatch.chdir(tmp_path)
