@@ -74,6 +74,9 @@ RECIPES = {
     "adj70-lr1e2": variant(corpus={"adjacent": 0.7}, train={"lr": 1e-2, "max_steps": 10000, "eval_every": 500}),
     "fb0-adj70": variant(corpus={"adjacent": 0.7}, model={"forget_bias": 0.0},
                          train={"lr": 5e-3, "max_steps": 10000, "eval_every": 500, "best_on": "memory"}),
+    "v2": variant(corpus={"adjacent": 0.7, "variety": 0.4, "noise": 0.3, "language": 0.6, "mentions": 0.3},
+                  model={"forget_bias": 0.0},
+                  train={"lr": 5e-3, "max_steps": 9000, "eval_every": 500, "best_on": "memory"}),
     "fb0-adj70-gender": variant(corpus={"adjacent": 0.7, "language": 0.6, "mentions": 0.3}, model={"forget_bias": 0.0},
                                 train={"lr": 5e-3, "max_steps": 10000, "eval_every": 500, "best_on": "memory"}),
 }

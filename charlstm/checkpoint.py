@@ -81,9 +81,14 @@ def duplicate_checkpoint(source: Path | str, path: Path | str) -> Path:
 
 
 def write_text_atomically(path: Path | str, text: str) -> Path:
-    """A small text file (config.json, metrics.jsonl) replaced whole, like a checkpoint, never half-written."""
+    """A text file (config.json, metrics.jsonl, a page) replaced whole, like a checkpoint, never half-written."""
+    return write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path | str, data: bytes) -> Path:
+    """Any file replaced whole (temp file, fsync, rename), never half-written."""
     path = Path(path)
-    _write_or_fail(path, lambda handle: handle.write(text.encode("utf-8")), path.name)
+    _write_or_fail(path, lambda handle: handle.write(data), path.name)
     return path
 
 

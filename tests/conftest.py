@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -16,6 +18,18 @@ from charlstm.train import Stepped, train
 from charlstm.vocab import Vocab
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
+
+
+def headless_dom(url: str, profile: Path) -> subprocess.CompletedProcess:
+    """Load ``url`` in headless Chromium with every network request refused (the host resolver and a proxy
+    pointed nowhere); stdout holds the DOM after its scripts ran, stderr the console."""
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
+               "--proxy-server=http://127.0.0.1:9", f"--user-data-dir={profile}",
+               "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 TINY_MODEL = {"num_layers": 1, "hidden_size": 32, "embedding_dim": 8, "dropout": 0.0}
 TINY_TRAIN = {"batch_size": 4, "seq_len": 16, "eval_every": 10, "sample_length": 20, "device": "cpu", "seed": 3}
 

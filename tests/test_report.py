@@ -6,8 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -15,10 +13,9 @@ from typer.testing import CliRunner
 from charlstm.cli import app
 from charlstm.report.svg import line_chart, scatter
 from charlstm.train import train
-from tests.conftest import TINY_MODEL, TINY_TRAIN
+from tests.conftest import TINY_MODEL, TINY_TRAIN, headless_dom, needs_chromium
 
 HOSTILE = 'ROMEO:\nThe <script>alert("x")</script> & <b>bold</b> "quote" (aside)\n\n'
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 def shown_text(page: str) -> str:
@@ -97,16 +94,12 @@ def test_charts_escape_labels_and_skip_empty_series():
     assert scatter({"forget": [(0.1, 0.8)]}, "x", "y", "gates").count("<circle") == 1
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
+@needs_chromium
 def test_report_renders_in_headless_chromium(report_page, tmp_path):
     """The page is read from disk with every network request refused; its script marks the document
     when it has run to the end, so a script error leaves the mark off."""
     out, _ = report_page
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
-               "--proxy-server=http://127.0.0.1:9", f"--user-data-dir={tmp_path / 'profile'}",
-               "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", "--dump-dom", out.as_uri()]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = headless_dom(out.as_uri(), tmp_path / "profile")
     assert result.returncode == 0, result.stderr[-2000:]
     dom = result.stdout
     assert 'data-rendered="yes"' in dom                             # the script ran to its end

@@ -82,8 +82,8 @@ root.__doc__ = HELP
 
 
 # Each module adds its commands to ``app``; importing them here registers them.
-from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, eval_cmd, help_cmd, info_cmd,  # noqa: E402,F401
-                          probe_cmd, report_cmd, sample_cmd, train_cmd, units_cmd)
+from charlstm.cli import (compare_cmd, corpus_cmd, demo_cmd, eval_cmd, export_cmd, help_cmd, info_cmd,  # noqa: E402,F401
+                          playground_cmd, probe_cmd, report_cmd, sample_cmd, train_cmd, units_cmd)
 
 
 def main() -> None:
