@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import torch
 
 from charlstm import __version__
-from charlstm.config import ModelConfig
+from charlstm.config import RUNS_ROOT, ModelConfig
 from charlstm.errors import CharlstmError, CheckpointError
 from charlstm.model import CharRNN
 from charlstm.vocab import Vocab
@@ -35,7 +35,6 @@ FORMAT = "charlstm-checkpoint"
 VERSION = 1
 BEST = "best.pt"
 LAST = "last.pt"
-DEFAULT_ROOT = Path("checkpoints")
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since PyTorch 1.6
 
 
@@ -239,7 +238,7 @@ def pretrained_models() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.pt"))}
 
 
-def resolve_checkpoint(target: Path | str | None, root: Path | str = DEFAULT_ROOT) -> Path:
+def resolve_checkpoint(target: Path | str | None, root: Path | str = RUNS_ROOT) -> Path:
     """A ``.pt`` file from a file, a run directory (its best, else its last), ``pretrained:NAME`` (a model
     that ships with charlstm) or None (the newest run)."""
     if target is not None and str(target).startswith(PRETRAINED):
@@ -280,7 +279,7 @@ def model_from_checkpoint(payload: dict, device: torch.device | str = "cpu") -> 
 
 
 def load_model(target: Path | str | None, device: torch.device | str = "cpu",
-               root: Path | str = DEFAULT_ROOT) -> tuple[CharRNN, Vocab, dict, Path]:
+               root: Path | str = RUNS_ROOT) -> tuple[CharRNN, Vocab, dict, Path]:
     """Resolve, load and rebuild in one call: (model in eval mode, vocab, payload, path)."""
     path = resolve_checkpoint(target, root)
     payload = load_checkpoint(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from charlstm.errors import ConfigError
@@ -27,6 +28,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 BEST_ON = ("loss", "memory")
 # Used only when no stopping rule (max_steps, epochs, max_time) is given at all.
 DEFAULT_EPOCHS = 10
+# How a corpus is prepared unless told otherwise: the last 5% of each file held out, read as UTF-8.
+VAL_FRACTION = 0.05
+ENCODING = "utf-8"
+# Where runs go (checkpoints/CORPUS_NAME) and where commands look for the newest one.
+RUNS_ROOT = Path("checkpoints")
 
 
 def _require(condition: bool, message: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from charlstm.config import ENCODING, VAL_FRACTION
 from charlstm.corpora import BuiltinSpec, is_builtin, parse_builtin
 from charlstm.errors import ConfigError, CorpusError
 from charlstm.vocab import Vocab
@@ -53,8 +54,8 @@ class Corpus:
     reused_cache: bool = False
     # How it was made, so a run can prepare the same corpus again (``train --resume`` with no corpus given).
     inputs: list[str] = field(default_factory=list)
-    val_fraction: float = 0.05
-    encoding: str = "utf-8"
+    val_fraction: float = VAL_FRACTION
+    encoding: str = ENCODING
 
     def origin(self) -> dict:
         """How it was made (so a run can prepare it again) and how big it came out."""
@@ -105,7 +106,7 @@ def _uses_nul_bytes(codec: str) -> bool:
     return codec.startswith(("utf-16", "utf-32"))
 
 
-def read_chunks(path: Path, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+def read_chunks(path: Path, encoding: str = ENCODING, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     """Decoded, newline-normalised text of ``path`` in chunks; CorpusError on binary or bad bytes."""
     codec = check_encoding(encoding)
     decoder = codecs.getincrementaldecoder(codec)(errors="strict")
@@ -176,7 +177,7 @@ def _check_start(path: Path, data: bytes, codec: str) -> None:
             raise CorpusError(f"{path}: looks like {name.upper()} (byte-order mark); pass --encoding {name}")
 
 
-def read_text(path: Path | str, encoding: str = "utf-8") -> str:
+def read_text(path: Path | str, encoding: str = ENCODING) -> str:
     """A whole text file, decoded and newline-normalised (for small inputs: eval files, prompts)."""
     return "".join(read_chunks(Path(path), encoding))
 
@@ -243,7 +244,7 @@ def check_val_fraction(val_fraction: float) -> None:
         raise ConfigError(f"--val-fraction must be in [0, 1), not {val_fraction}")
 
 
-def corpus_from_text(text: str, name: str = "text", val_fraction: float = 0.05,
+def corpus_from_text(text: str, name: str = "text", val_fraction: float = VAL_FRACTION,
                      vocab: Vocab | None = None) -> Corpus:
     """An in-memory corpus from one string (no cache): for tests and for the Python API."""
     check_val_fraction(val_fraction)
@@ -260,7 +261,7 @@ def corpus_from_text(text: str, name: str = "text", val_fraction: float = 0.05,
 # ------------------------------------------------------------------------------------- prepare + cache
 
 def prepare_corpus(inputs: Sequence[str | Path], data_dir: Path | str = DEFAULT_DATA_DIR,
-                   val_fraction: float = 0.05, encoding: str = "utf-8") -> Corpus:
+                   val_fraction: float = VAL_FRACTION, encoding: str = ENCODING) -> Corpus:
     """Read, split, encode and cache a corpus, or reuse the cache when the inputs are unchanged."""
     check_val_fraction(val_fraction)
     check_encoding(encoding)

@@ -22,16 +22,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from charlstm.config import ModelConfig, TrainConfig
+from charlstm.config import ENCODING, RUNS_ROOT, VAL_FRACTION, ModelConfig, TrainConfig
 from charlstm.corpus import Corpus, corpus_name
 from charlstm.errors import ConfigError
 from charlstm.recipes import get_recipe
 from charlstm.rundir import saved_corpus
 
 DEFAULT_CORPUS = "builtin:memory"
-DEFAULT_VAL_FRACTION = 0.05
-DEFAULT_ENCODING = "utf-8"
-RUNS_ROOT = Path("checkpoints")
 
 SECTIONS = ("model", "train", "corpus")
 CORPUS_SETTINGS = ("inputs", "val_fraction", "encoding")
@@ -188,8 +185,8 @@ def resolve_settings(*, inputs: list[str] | None = None, out_dir: Path | str | N
         model={**(chosen.model if chosen else {}), **config.model, **(model or {})},
         train={**(chosen.train if chosen else {}), **config.train, **(train or {})},
         val_fraction=_first(val_fraction, config.corpus.get("val_fraction"), saved.get("val_fraction"),
-                            DEFAULT_VAL_FRACTION),
-        encoding=_first(encoding, config.corpus.get("encoding"), saved.get("encoding"), DEFAULT_ENCODING),
+                            VAL_FRACTION),
+        encoding=_first(encoding, config.corpus.get("encoding"), saved.get("encoding"), ENCODING),
         notes=notes, recorded=config.recorded)
 
 

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from charlstm.cli import app
 from charlstm.cli.common import prepare_or_fail
-from charlstm.cli.options import DataDir, json_option
+from charlstm.cli.options import DEVICE_HELP, DataDir, json_option
 from charlstm.cli.render import console, note, print_json
 from charlstm.cli.train_view import TrainView, install_stop_handlers
-from charlstm.config import CELLS
+from charlstm.config import CELLS, RUNS_ROOT
 
 ALL_CELLS = ",".join(CELLS)
 
@@ -43,7 +43,7 @@ def compare(
                                                       show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of every run (same data order for all).",
                                                 show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help=DEVICE_HELP, show_default=False)] = None,
     data_dir: DataDir = Path("data"),
     as_json: Annotated[bool, json_option("The table")] = False,
 ) -> None:
@@ -79,7 +79,7 @@ def compare(
     for line in settings.notes:
         note(line)
     settings.model.pop("cell", None)  # the cells come from --cells
-    out = out or Path("checkpoints") / f"compare-{corpus_name(settings.inputs)}"
+    out = out or RUNS_ROOT / f"compare-{corpus_name(settings.inputs)}"
     prepared = prepare_or_fail(settings.inputs, data_dir, settings.val_fraction, settings.encoding)
     stop = threading.Event()
     received = install_stop_handlers(stop)

@@ -11,6 +11,7 @@ from charlstm.cli import app
 from charlstm.cli.common import prepare_or_fail
 from charlstm.cli.options import DataDir, Encoding, ValFraction, json_option
 from charlstm.cli.render import console, human_count, print_json
+from charlstm.config import ENCODING, VAL_FRACTION
 
 def corpus_summary(corpus) -> dict:
     return {"name": corpus.name, "sources": len(corpus.sources), "skipped": corpus.skipped,
@@ -24,8 +25,8 @@ def prepare(
     paths: Annotated[list[str], typer.Argument(help="Text files, folders (recursive) or builtin:memory.",
                                                show_default=False)],
     data_dir: DataDir = Path("data"),
-    val_fraction: ValFraction = 0.05,
-    encoding: Encoding = "utf-8",
+    val_fraction: ValFraction = VAL_FRACTION,
+    encoding: Encoding = ENCODING,
     as_json: Annotated[bool, json_option("The summary")] = False,
 ) -> None:
     """Prepare a corpus: vocabulary, train/validation split, encoded cache.

@@ -11,13 +11,14 @@ from charlstm.cli import app
 from charlstm.cli.render import console, nats, print_json, warn
 from charlstm.cli.common import load_for_cli
 from charlstm.cli.options import DeviceOption, Encoding, json_option
+from charlstm.config import ENCODING
 
 
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A run directory or a .pt file.", show_default=False)],
     file: Annotated[Path, typer.Argument(help="Text file to measure the model on.", show_default=False)],
-    encoding: Encoding = "utf-8",
+    encoding: Encoding = ENCODING,
     device: DeviceOption = "auto",
     as_json: Annotated[bool, json_option("Every figure")] = False,
 ) -> None:

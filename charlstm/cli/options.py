@@ -8,13 +8,22 @@ from typing import Annotated, Optional
 
 import typer
 
+from charlstm.config import ENCODING, VAL_FRACTION
+
 CheckpointArg = Annotated[Optional[Path], typer.Argument(
     help="A run directory (its best.pt, else last.pt), a .pt file, or pretrained:NAME for a model that ships "
          "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
     show_default=False)]
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU), cpu, cuda or mps.")]
+DEVICE_HELP = "auto (CUDA, then MPS, then the CPU), cpu, cuda or mps."
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 Encoding = Annotated[str, typer.Option(help="Text encoding of the input files (e.g. latin-1, utf-16).")]
 ValFraction = Annotated[float, typer.Option(help="Last fraction of each file held out for validation.")]
+# The same options where an unset value means "from the config file, the recipe or the run" (train, compare).
+MaybeEncoding = Annotated[Optional[str], typer.Option("--encoding", help=f"Text encoding of the input files "
+                                                                         f"(default: {ENCODING}).", show_default=False)]
+MaybeValFraction = Annotated[Optional[float], typer.Option(
+    "--val-fraction", help=f"Last fraction of each file held out for validation (default: {VAL_FRACTION}).",
+    show_default=False)]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where prepared corpora are cached.")]
 
 

@@ -11,6 +11,7 @@ from charlstm.cli import app
 from charlstm.cli.common import load_for_cli
 from charlstm.cli.options import CheckpointArg, DeviceOption, Encoding, json_option
 from charlstm.cli.render import console, warn
+from charlstm.config import ENCODING
 
 
 @app.command()
@@ -27,7 +28,7 @@ def report(
                                        max=1000)] = 2,
     positions: Annotated[int, typer.Option(help="Scored positions for context usage.", min=1,
                                            max=1_000_000)] = 400,
-    encoding: Encoding = "utf-8",
+    encoding: Encoding = ENCODING,
     as_json: Annotated[bool, json_option("Every figure of the report")] = False,
     device: DeviceOption = "auto",
 ) -> None:

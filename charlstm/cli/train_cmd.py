@@ -12,7 +12,7 @@ import typer
 
 from charlstm.cli import app, fail
 from charlstm.cli.common import prepare_or_fail
-from charlstm.cli.options import DataDir, json_option
+from charlstm.cli.options import DataDir, MaybeEncoding, MaybeValFraction, json_option
 from charlstm.cli.render import console, nats, note, print_json
 from charlstm.cli.train_view import TrainView, install_stop_handlers
 from charlstm.config import ModelConfig, TrainConfig
@@ -104,10 +104,8 @@ def train(
                                                  "builtin:memory watches its memory without one.")] = None,
     best_on: Annotated[Optional[str], _train("best_on", "What best.pt is chosen on: loss, or memory (the "
                                              "watched memory's score, ties to the lower loss).")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Validation share of each file (default: 0.05)",
-                                                          show_default=False, rich_help_panel=RUN)] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="Input text encoding (default: utf-8)",
-                                                    show_default=False, rich_help_panel=RUN)] = None,
+    val_fraction: MaybeValFraction = None,
+    encoding: MaybeEncoding = None,
     data_dir: DataDir = Path("data"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No samples at evaluations.")] = False,
     as_json: Annotated[bool, json_option("A summary at the end (run directory, steps, best and last "

@@ -12,6 +12,7 @@ from charlstm.cli import app
 from charlstm.cli.common import load_for_cli
 from charlstm.cli.options import CheckpointArg, DeviceOption, Encoding, json_option
 from charlstm.cli.render import console, print_json, tinted, warn
+from charlstm.config import ENCODING
 
 
 def units(
@@ -23,7 +24,7 @@ def units(
     top: Annotated[int, typer.Option(help="Units to list.", min=1, max=100)] = 8,
     show: Annotated[int, typer.Option(help="Units to draw over a passage, each character tinted by the unit's "
                                            "value.", min=0, max=20)] = 3,
-    encoding: Encoding = "utf-8",
+    encoding: Encoding = ENCODING,
     as_json: Annotated[bool, json_option("Every figure, and the shown units' values along the passage")] = False,
     device: DeviceOption = "auto",
 ) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from charlstm.config import ENCODING, VAL_FRACTION
 from charlstm.errors import CorpusError, ProbeError
 from charlstm.model import CharRNN, State, detach_state, repeat_rows
 from charlstm.probes.warmup import resolve_warmup
@@ -116,14 +117,14 @@ def skipped_note(skipped: int) -> list[str]:
     return [f"skipped {skipped} character(s) of the held-out text outside the model's vocabulary"] if skipped else []
 
 
-def held_out_text(payload: dict, vocab, text_path=None, encoding: str = "utf-8", chars: int | None = None
+def held_out_text(payload: dict, vocab, text_path=None, encoding: str = ENCODING, chars: int | None = None
                   ) -> tuple[str, list[str]]:
     """The first ``chars`` characters of ``held_out_ids``, as text, and ``skipped_note``."""
     ids, skipped = held_out_ids(payload, vocab, text_path, encoding)
     return vocab.decode(ids[:chars]), skipped_note(skipped)
 
 
-def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = "utf-8") -> tuple[torch.Tensor, int]:
+def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = ENCODING) -> tuple[torch.Tensor, int]:
     """Held-out ids in the model's vocabulary: from a text file, or the run's own validation split.
 
     Returns (ids, skipped) where skipped counts characters outside the vocabulary (dropped)."""
@@ -136,6 +137,6 @@ def held_out_ids(payload: dict, vocab, text_path=None, encoding: str = "utf-8") 
     origin = payload.get("corpus") or {}
     if not origin.get("inputs"):
         raise CorpusError("this checkpoint does not record its corpus; pass --text FILE with held-out text")
-    corpus = prepare_corpus(origin["inputs"], val_fraction=origin.get("val_fraction", 0.05),
-                            encoding=origin.get("encoding", "utf-8"))
+    corpus = prepare_corpus(origin["inputs"], val_fraction=origin.get("val_fraction", VAL_FRACTION),
+                            encoding=origin.get("encoding", ENCODING))
     return corpus.vocab.ids_in(vocab)[corpus.val.long()], 0

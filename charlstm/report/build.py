@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from charlstm.checkpoint import describe
+from charlstm.config import ENCODING
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.context_usage import held_out_ids, run_context_usage, skipped_note
@@ -32,7 +33,7 @@ SALIENCY_CONTEXT = 240    # characters of held-out text before the word whose sa
 @dataclass(frozen=True)
 class ReportOptions:
     text: Path | None = None        # held-out text (default: the run's own validation split)
-    encoding: str = "utf-8"
+    encoding: str = ENCODING
     chars: int = 6000               # held-out characters traced for gate statistics and units
     draws: int = 2                  # filler draws per distance for the memory suites
     positions: int = 400            # scored positions for the context suite
