@@ -10,7 +10,6 @@ import time
 
 from charlstm.cli.render import console, human_count, nats
 from charlstm.loss_units import bits_per_char
-from charlstm.probes.watch import summary as watch_summary
 
 
 # Without a terminal (a log file, CI, nohup) a progress line is written at most this often, in seconds.
@@ -140,3 +139,16 @@ def install_stop_handlers(stop: threading.Event) -> dict:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handler)
     return received
+
+
+def watch_summary(reading: dict) -> str:
+    """One line for the training log: "memory 100/96/90/71% at 50/100/200/400, switch 94%, score 0.88"."""
+    parts = []
+    for name, value in reading.items():
+        if name in ("switch", "score"):
+            continue
+        label = "memory" if name == "cue-swap" else name
+        parts.append(f"{label} {'/'.join(f'{a:.0%}'.rstrip('%') for a in value.values())}% at {'/'.join(value)}")
+    if "switch" in reading:
+        parts.append(f"switch {reading['switch']['after']:.0%}")
+    return ", ".join(parts + [f"score {reading['score']:.2f}"])

@@ -103,17 +103,3 @@ def watch_for(corpus_name: str, inputs: list[str], watch_probe: str | None) -> M
         return None
     specs = [parse_builtin(spec) for spec in inputs if is_builtin(spec)]
     return memory_watch(switch=any(dict(spec.options).get("language", 0) < 1 for spec in specs) or not specs)
-
-
-def summary(reading: dict) -> str:
-    """One line for the training log: "memory 100/96/90/71% at 50/100/200/400, switch 94%, score 0.88"."""
-    parts = []
-    for name, value in reading.items():
-        if name in ("switch", "score"):
-            continue
-        label = "memory" if name == "cue-swap" else name
-        parts.append(f"{label} {'/'.join(f'{a:.0%}'.rstrip('%') for a in value.values())}% at {'/'.join(value)}")
-    if "switch" in reading:
-        parts.append(f"switch {reading['switch']['after']:.0%}")
-    return ", ".join(parts + [f"score {reading['score']:.2f}"])
-
