@@ -86,9 +86,8 @@ class Stepper:
         # The layer-0 table rides in as a per-row (B, G) input bias, which the fused LSTM and GRU cell kernels
         # off the CPU refuse (they take a 1-D bias). On CUDA a step goes through the fused core instead: a
         # step costs its kernel launches there, not its arithmetic, and cuDNN takes a few for all layers
-        # where the cell functions take a dozen per layer (benchmarks/gpu_bench.py: 512 streams of a
-        # 3 x 1024 LSTM, 0.45x a naive nn.LSTM loop before). Elsewhere off the CPU (MPS), and wherever gates
-        # are asked for, the step is written out gate by gate.
+        # where the cell functions take a dozen per layer (benchmarks/gpu_bench.py measures it). Elsewhere
+        # off the CPU (MPS), and wherever gates are asked for, the step is written out gate by gate.
         self.cudnn_core = core if self.table.device.type == "cuda" else None
         self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
