@@ -75,15 +75,21 @@ def test_two_processes_with_half_the_streams_each_train_like_one_with_all(workdi
     assert max_difference(weights(workdir / "one" / "last.pt"), weights(workdir / "two" / "last.pt")) < 1e-5
 
 
-def test_sigterm_to_one_worker_stops_both_and_the_run_resumes_exactly(workdir):
-    flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0.1", "--eval-every", "15", "--max-steps", "120"]
-    torchrun("train", *flags, "--out", "whole", cwd=workdir)
-    launcher = torchrun("train", *flags, "--out", "cut", cwd=workdir, wait=False)
+def launch_and_wait_for_a_checkpoint(flags: list[str], out: str, workdir: Path):
+    """Start a 2-process run into ``out`` and wait until it has written last.pt: (launcher, worker pids)."""
+    launcher = torchrun("train", *flags, "--out", out, cwd=workdir, wait=False)
     deadline = time.monotonic() + 120
-    while not (workdir / "cut" / "last.pt").exists() and launcher.poll() is None and time.monotonic() < deadline:
+    while not (workdir / out / "last.pt").exists() and launcher.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
     assert len(workers) == 2, "both workers should still be training"
+    return launcher, workers
+
+
+def test_sigterm_to_one_worker_stops_both_and_the_run_resumes_exactly(workdir):
+    flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0.1", "--eval-every", "15", "--max-steps", "120"]
+    torchrun("train", *flags, "--out", "whole", cwd=workdir)
+    launcher, workers = launch_and_wait_for_a_checkpoint(flags, "cut", workdir)
     os.kill(int(workers[-1]), signal.SIGTERM)      # one worker only: the stop must reach the other
     output, _ = launcher.communicate(timeout=120)
     assert launcher.returncode == 0, output[-3000:]
@@ -99,12 +105,7 @@ def test_a_killed_worker_leaves_one_error_line_and_a_run_that_resumes_exactly(wo
     flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0.1", "--eval-every", "15", "--max-steps", "120"]
     if not (workdir / "whole" / "last.pt").exists():
         torchrun("train", *flags, "--out", "whole", cwd=workdir)
-    launcher = torchrun("train", *flags, "--out", "killed", cwd=workdir, wait=False)
-    deadline = time.monotonic() + 120
-    while not (workdir / "killed" / "last.pt").exists() and launcher.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
-    assert len(workers) == 2, "both workers should still be training"
+    launcher, workers = launch_and_wait_for_a_checkpoint(flags, "killed", workdir)
     os.kill(int(workers[-1]), signal.SIGKILL)
     output, _ = launcher.communicate(timeout=120)
     assert launcher.returncode != 0

@@ -1,6 +1,8 @@
 import random
 import re
 
+import pytest
+
 from charlstm.corpora import memory, unseen, validation
 
 
@@ -124,15 +126,16 @@ def test_unseen_filler_shares_no_content_word_and_no_sentence_opening_with_train
     assert set(filler) <= set(training)          # every character is in the trained vocabulary
 
 
-def test_unseen_filler_is_neutral_and_sized():
+@pytest.mark.parametrize("filler", [unseen.unseen_filler, validation.validation_filler])
+def test_probe_and_watch_filler_is_neutral_and_sized(filler):
     banned = ({w.lower() for pair in memory.COUNTRIES for w in pair} | {n.lower() for n in memory.FEMALE_NAMES}
               | {n.lower() for n in memory.MALE_NAMES} | {"he", "she", "him", "her", "his", "i", "grew", "speak"})
     rng = random.Random(3)
     for chars in (0, 10, 25, 100, 400):
-        filler = unseen.unseen_filler(rng, chars)
-        assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
-        assert chars == 0 or len(filler) < chars + 90
-        assert not set(re.findall(r"[a-z]+", filler.lower())) & banned
+        text = filler(rng, chars)
+        assert len(text) >= chars and (chars == 0 or text.endswith("."))
+        assert chars == 0 or len(text) < chars + 90
+        assert not set(re.findall(r"[a-z]+", text.lower())) & banned
 
 
 # ------------------------------------------------------------------ the watch's validation filler
@@ -159,17 +162,6 @@ def test_validation_filler_is_a_third_grammar_disjoint_from_training_text_and_fr
     assert not set(re.findall(r"[a-z]+", " ".join(watch).lower())) & unseen.content_words()
     # every character is in the vocabulary of any memory corpus, even one of language stories alone
     assert set("".join(watch)) <= set(memory.generate_corpus(size=300_000, language=1.0))
-
-
-def test_validation_filler_is_neutral_and_sized():
-    banned = ({w.lower() for pair in memory.COUNTRIES for w in pair} | {n.lower() for n in memory.FEMALE_NAMES}
-              | {n.lower() for n in memory.MALE_NAMES} | {"he", "she", "him", "her", "his", "i", "grew", "speak"})
-    rng = random.Random(3)
-    for chars in (0, 10, 25, 100, 400):
-        filler = validation.validation_filler(rng, chars)
-        assert len(filler) >= chars and (chars == 0 or filler.endswith("."))
-        assert chars == 0 or len(filler) < chars + 90
-        assert not set(re.findall(r"[a-z]+", filler.lower())) & banned
 
 
 def test_mentions_repeat_the_current_subjects_pronoun():

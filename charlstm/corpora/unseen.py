@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 
+from charlstm.corpora.filler import whole_sentences
+
 NUMBERS = ("Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Twelve", "Forty")
 ADJECTIVES = ("crimson", "dusty", "shiny", "enormous", "wobbly", "frozen", "velvet", "crooked", "hollow",
               "rusty", "striped", "fragile", "ancient", "purple", "sleepy", "curious", "damp", "polished",
@@ -65,19 +67,8 @@ SHORT = ("Look.", "So it goes.", "Odd.", "Hush now.", "Not again.", "Fine then."
 
 
 def unseen_filler(rng: random.Random, chars: int) -> str:
-    """Whole sentences of this grammar totalling about ``chars`` characters ("" for 0); short ones near the
-    end, so small gaps stay small."""
-    parts: list[str] = []
-    total = 0
-    while total < chars:
-        remaining = chars - total - (1 if parts else 0)
-        if remaining >= 30:
-            parts.append(unseen_sentence(rng))
-        else:
-            fitting = [s for s in SHORT if len(s) <= remaining] or [min(SHORT, key=len)]
-            parts.append(rng.choice(fitting))
-        total += len(parts[-1]) + (1 if len(parts) > 1 else 0)
-    return " ".join(parts)
+    """Whole sentences of this grammar totalling about ``chars`` characters ("" for 0)."""
+    return whole_sentences(rng, chars, unseen_sentence, SHORT)
 
 
 def content_words() -> set[str]:

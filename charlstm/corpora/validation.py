@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 
+from charlstm.corpora.filler import whole_sentences
+
 ADJECTIVES = ("turquoise", "brittle", "gigantic", "muddy", "glossy", "slanted", "woollen", "spotted",
               "bumpy", "tangled", "greasy", "speckled", "plump", "narrowest", "feathery", "scorched",
               "mossy", "tiny", "jagged", "sticky")
@@ -59,19 +61,8 @@ SHORT = ("Agreed.", "Certainly.", "Hmm.", "Right away.", "No matter.", "Carry on
 
 
 def validation_filler(rng: random.Random, chars: int) -> str:
-    """Whole sentences of this grammar totalling about ``chars`` characters ("" for 0); short ones near the
-    end, so small gaps stay small."""
-    parts: list[str] = []
-    total = 0
-    while total < chars:
-        remaining = chars - total - (1 if parts else 0)
-        if remaining >= 30:
-            parts.append(validation_sentence(rng))
-        else:
-            fitting = [s for s in SHORT if len(s) <= remaining] or [min(SHORT, key=len)]
-            parts.append(rng.choice(fitting))
-        total += len(parts[-1]) + (1 if len(parts) > 1 else 0)
-    return " ".join(parts)
+    """Whole sentences of this grammar totalling about ``chars`` characters ("" for 0)."""
+    return whole_sentences(rng, chars, validation_sentence, SHORT)
 
 
 FUNCTION_WORDS = {"the", "a", "an", "of", "and", "is", "to", "will", "how", "several", "just", "one", "please",
