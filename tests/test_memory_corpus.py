@@ -1,3 +1,4 @@
+import functools
 import random
 import re
 
@@ -101,6 +102,7 @@ def test_gaps_in_characters_span_short_and_long():
 
 # ------------------------------------------------------------------ the probes' unseen filler
 
+@functools.lru_cache(maxsize=1)
 def _training_text() -> str:
     from charlstm import recipes
     from charlstm.corpora import parse_builtin
