@@ -163,6 +163,18 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The ten-run table as Markdown (the README's and memory_recipes.md's): unseen filler throughout."""
+    head = ("| seed | threads | best.pt at step | " + " | ".join(f"{d}" for d in TABLE_DISTANCES)
+            + " | span | switch, after, at 100 | goal |")
+    lines = [head, "|" + "---|" * (len(TABLE_DISTANCES) + 6)]
+    for row in rows:
+        cells = " | ".join(f"{row['unseen'][str(d)]:.0%}" for d in TABLE_DISTANCES)
+        lines.append(f"| {row['seed']} | {row['threads']} | {row['best_step']:,} | {cells} | {row['unseen_span']} | "
+                     f"{row['after_switch']['100']:.0%} | {'**pass**' if row['goal'] else 'fail'} |")
+    return "\n".join(lines)
+
+
 def seeds_of(text: str) -> list[int]:
     """"1,2,5" or "1-10" -> a list of seeds."""
     seeds = []
@@ -195,6 +207,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--json", help="also append each row to this JSON-lines file")
     parser.add_argument("--table", help="print the table of the rows in this JSON-lines file, and stop")
+    parser.add_argument("--markdown", action="store_true", help="with --table: as Markdown")
     parser.add_argument("--keep", help="keep the trained runs in this directory (default: a temporary one)")
     parser.add_argument("--budget", action="store_true",
                         help="only time the recipes' training steps against the reference (quiet machine!)")
@@ -207,7 +220,7 @@ def main() -> None:
         return
     if args.table:
         rows = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
-        print(table(rows))
+        print(markdown(rows) if args.markdown else table(rows))
         return
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown:

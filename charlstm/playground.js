@@ -182,19 +182,24 @@
       span.title = layer + ':' + unit + ' ' + (values[t] >= 0 ? '+' : '') + values[t].toFixed(3);
       box.appendChild(span);
     }
+    // Each gate as the text again in transparent ink on its grey: the same font and width, so every box
+    // sits under its character and the rows wrap where the text does.
     var gates = document.getElementById('gates');
     gates.textContent = '';
     GATES.forEach(function (name, g) {
       if (name === 'cell' || name === 'candidate') return;
-      var row = document.createElement('div'), label = document.createElement('span');
-      row.className = 'strip'; label.textContent = name + ' '; label.className = 'dim';
-      row.appendChild(label);
+      var label = document.createElement('div'), row = document.createElement('div');
+      label.className = 'dim'; label.textContent = name + ' gate (dark: shut, light: open)';
+      row.className = 'text';
       for (var t = 1; t < history.length; t++) {
         var v = history[t].gates[layer][g][unit], b = document.createElement('span'), grey = Math.round(255 * v);
+        b.textContent = read[t - 1] === '\n' ? '\u23ce\n' : read[t - 1];
+        b.style.color = 'transparent';
         b.style.background = 'rgb(' + grey + ',' + grey + ',' + grey + ')';
         b.title = name + ' ' + v.toFixed(3);
         row.appendChild(b);
       }
+      gates.appendChild(label);
       gates.appendChild(row);
     });
     return values;

@@ -89,7 +89,7 @@ def playground_page(model: CharRNN, vocab: Vocab, checkpoint: dict, title: str, 
         f"value='{first[0]}' style='width:4em'></label> <label>unit <input id='unit' type='number' min='0' "
         f"max='{model.config.hidden_size - 1}' value='{first[1]}' style='width:5em'></label> "
         f"<span class='dim'>each character tinted by the unit's {'cell state' if cell == 'lstm' else 'state'} "
-        f"after it (red positive, blue negative); the strips below are its gates (dark 0, light 1).</span></p>",
+        f"after it (red positive, blue negative); below, its gates.</span></p>",
         "<div class='text' id='tinted'></div><div id='gates'></div>",
         "<pre id='result' class='dim' style='display:none'></pre>",
         json_data("model", model_data(model, vocab)),

@@ -40,5 +40,5 @@ def playground(
     if unit is None and chosen != (0, 0):
         note(f"tinting the memory unit {chosen[0]}:{chosen[1]} (charlstm probe --suite units)")
     target = write_playground(model, vocab, checkpoint_data, playground_path(out, checkpoint, path),
-                              title=f"charlstm playground: {path}", unit=chosen)
+                              title=f"charlstm playground: {checkpoint or path}", unit=chosen)
     console.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
