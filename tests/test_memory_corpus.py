@@ -180,3 +180,17 @@ def test_mentions_repeat_the_current_subjects_pronoun():
         assert set(re.findall(r"\b(She|He) ", after)) == {newcomer}
         repeated += len(said_before) > 1
     assert repeated > 100
+
+
+def test_a_repeated_question_always_comes_after_filler():
+    """The first answer may follow its cue at once; every repeat of the question waits for filler, so a
+    repeat trains holding the memory across text even in a corpus of mostly adjacent answers."""
+    text = memory.generate_corpus(size=100_000, adjacent=1.0, repeat=0.5, language=1.0, pool=30)
+    repeats = 0
+    for line in text.splitlines():
+        answers = line.split(memory.LANGUAGE_QUERY)[1:]
+        for answer in answers[:-1]:                   # what follows each answer up to the next question
+            after = answer.split(".", 1)[1]
+            assert after.strip(), line                # never the next question straight away
+            repeats += 1
+    assert repeats > 100

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 
 # Bump when the output for a given (size, seed) changes, so cached encodings are rebuilt.
-GENERATOR_VERSION = "memory-6"
+GENERATOR_VERSION = "memory-7"
 DEFAULT_SIZE = 1_000_000
 TRAINING_SEED = 1
 # Probes draw filler from this seed; training never uses it.
@@ -171,6 +171,10 @@ class GapDistribution:
     def characters(self, rng: random.Random) -> int:
         if rng.random() < self.adjacent:
             return 0
+        return self.gap(rng)
+
+    def gap(self, rng: random.Random) -> int:
+        """A gap that is never none: log-uniform between 4 and ``longest`` characters."""
         return int(math.exp(rng.uniform(math.log(4), math.log(self.longest))))
 
     def filler(self, rng: random.Random) -> str:
@@ -235,12 +239,13 @@ def join(*sentences: str) -> str:
 
 
 def language_story(rng: random.Random, gaps: GapDistribution, repeat: float = 0.0) -> str:
-    """Cue, filler, answer; with probability ``repeat`` the question recurs after more filler (and again),
-    so one cue trains the memory at several distances."""
+    """Cue, filler, answer; with probability ``repeat`` the question recurs after more filler, never right
+    after the last answer (and again), so one cue trains holding the memory across filler at several
+    distances even where the first answer came right after the cue."""
     country, language = rng.choice(COUNTRIES)
     parts = [CUE_TEMPLATE.format(country=country), gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
     while repeat and rng.random() < repeat:
-        parts += [gaps.filler(rng), f"{LANGUAGE_QUERY}{language}."]
+        parts += [gaps.mix.of_length(rng, gaps.gap(rng)), f"{LANGUAGE_QUERY}{language}."]
     return join(*parts)
 
 
