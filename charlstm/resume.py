@@ -30,6 +30,7 @@ class Progress:
     val_loss: float | None = None
     best_val_loss: float | None = None   # the validation loss of best.pt
     best_memory: float | None = None     # the watched memory score of best.pt (``best_on="memory"``)
+    best_memory_mean: float | None = None   # and its mean accuracy, which breaks a tie in the score
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -38,7 +39,7 @@ class Progress:
 def checked_progress(data: dict) -> Progress:
     progress = Progress(**data)
     counters = (progress.step, progress.epoch, progress.window, progress.chars_seen)
-    losses = (progress.val_loss, progress.best_val_loss, progress.best_memory)
+    losses = (progress.val_loss, progress.best_val_loss, progress.best_memory, progress.best_memory_mean)
     valid = (all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters)
              and isinstance(progress.elapsed, (int, float))
              and all(v is None or isinstance(v, (int, float)) for v in losses))

@@ -320,6 +320,7 @@ class Trainer:
         if is_best:
             self.progress.best_val_loss = loss
             self.progress.best_memory = memory["score"] if memory is not None else None
+            self.progress.best_memory_mean = memory.get("mean") if memory is not None else None
         sample = ""
         if self.config.sample_length:
             sample = sample_text(self.model, self.vocab, self.config.sample_length,
@@ -338,13 +339,16 @@ class Trainer:
 
     def _is_best(self, loss: float | None, memory: dict | None) -> bool:
         """Whether this evaluation beats best.pt: on the loss, or with ``best_on="memory"`` on the watched
-        memory score, an equal score going to the lower loss."""
+        memory's score, then its mean accuracy, then the lower loss."""
         best_loss = self.progress.best_val_loss
         lower = loss is not None and (best_loss is None or loss < best_loss)
         if self.config.best_on == "loss" or memory is None:
             return lower
-        best_memory = self.progress.best_memory
-        return best_memory is None or memory["score"] > best_memory or (memory["score"] == best_memory and lower)
+        if self.progress.best_memory is None:
+            return True
+        new = (memory["score"], memory.get("mean", 0.0))
+        old = (self.progress.best_memory, self.progress.best_memory_mean or 0.0)
+        return new > old or (new == old and lower)
 
     def _save_last(self) -> None:
         """last.pt where the run stands (an interrupted run); every rank takes part (see _payload)."""

@@ -145,7 +145,7 @@ def watch_summary(reading: dict) -> str:
     """One line for the training log: "memory 100/96/90/71% at 50/100/200/400, switch 94%, score 0.88"."""
     parts = []
     for name, value in reading.items():
-        if name in ("switch", "score"):
+        if name in ("switch", "score", "mean"):
             continue
         label = "memory" if name == "cue-swap" else name
         parts.append(f"{label} {'/'.join(f'{a:.0%}'.rstrip('%') for a in value.values())}% at {'/'.join(value)}")
