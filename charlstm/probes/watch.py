@@ -22,9 +22,9 @@ from pathlib import Path
 from charlstm.corpora import is_builtin, parse_builtin
 from charlstm.corpora.validation import validation_filler
 from charlstm.model import CharRNN
+from charlstm.errors import ProbeError
 from charlstm.probes.cue_swap import SPAN_ACCURACY, CueSwapProbe, language_probe, run_cue_swap
 from charlstm.probes.forgetting import CANDIDATES, forgetting_contexts, run_forgetting
-from charlstm.errors import ProbeError
 from charlstm.vocab import Vocab, describe_chars
 
 DISTANCES = (50, 100, 200, 400)
@@ -70,7 +70,6 @@ class MemoryWatch:
         reading["mean"] = sum(accuracies) / len(accuracies)
         reading["score"] = min(1.0, *margins) if margins else reading["mean"]
         return reading
-
 
     def check(self, vocab: Vocab) -> None:
         """Refuse, before training starts, probes whose text the model cannot read (a long filler draw each,
