@@ -33,6 +33,10 @@ VAL_FRACTION = 0.05
 ENCODING = "utf-8"
 # Where runs go (checkpoints/CORPUS_NAME) and where commands look for the newest one.
 RUNS_ROOT = Path("checkpoints")
+# How much a probe measures: filler draws per distance (cue-swap; forgetting draws twice as many) and scored
+# positions for the context suite. The report runs every suite at once, so it measures less of each.
+PROBE_DRAWS, PROBE_POSITIONS = 4, 2000
+REPORT_DRAWS, REPORT_POSITIONS, REPORT_CHARS = 2, 400, 6000
 
 
 def _require(condition: bool, message: str) -> None:

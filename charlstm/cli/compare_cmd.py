@@ -12,7 +12,7 @@ from rich.table import Table
 
 from charlstm.cli import app
 from charlstm.cli.common import prepare_or_fail
-from charlstm.cli.options import DEVICE_HELP, DataDir, json_option
+from charlstm.cli.options import DEVICE_HELP, SEED_HELP, DataDir, json_option
 from charlstm.cli.render import console, note, print_json
 from charlstm.cli.train_view import TrainView, install_stop_handlers
 from charlstm.config import CELLS, RUNS_ROOT
@@ -41,7 +41,7 @@ def compare(
                                                      show_default=False)] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Training budget of each cell, in seconds.",
                                                       show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of every run (same data order for all).",
+    seed: Annotated[Optional[int], typer.Option(help=SEED_HELP + " The same for every cell.",
                                                 show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(help=DEVICE_HELP, show_default=False)] = None,
     data_dir: DataDir = Path("data"),

@@ -15,6 +15,7 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(
          "with charlstm (pretrained:memory-lstm, pretrained:memory-rnn; default: the newest run under checkpoints/)",
     show_default=False)]
 DEVICE_HELP = "auto (CUDA, then MPS, then the CPU), cpu, cuda or mps."
+SEED_HELP = "Training seed: the initial weights and the order of the batches."
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 Encoding = Annotated[str, typer.Option(help="Text encoding of the input files (e.g. latin-1, utf-16).")]
 ValFraction = Annotated[float, typer.Option(help="Last fraction of each file held out for validation.")]

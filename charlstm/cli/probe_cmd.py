@@ -13,6 +13,7 @@ from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
 from charlstm.cli.common import load_for_cli, unescape
 from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
+from charlstm.config import PROBE_DRAWS, PROBE_POSITIONS
 from charlstm.tint import LOG_SCALE
 
 def _ints(text: str | None, flag: str, minimum: int = 0) -> tuple[int, ...] | None:
@@ -53,9 +54,9 @@ def probe(
              "own text, or the memory corpus's own first line for the built-in suites; \"\" starts cold).",
         show_default=False)] = None,
     draws: Annotated[int, typer.Option(help="Filler draws per distance (cue-swap, forgetting).",
-                                         min=1, max=1000)] = 4,
+                                         min=1, max=1000)] = PROBE_DRAWS,
     positions: Annotated[int, typer.Option(help="Scored positions for the context suite.", min=1,
-                                           max=1_000_000)] = 2000,
+                                           max=1_000_000)] = PROBE_POSITIONS,
     as_json: Annotated[bool, json_option("Every figure")] = False,
     html_out: Annotated[Optional[Path], typer.Option(
         "--html", help="Also write the units suite as an HTML page (each character tinted by the memory unit's "

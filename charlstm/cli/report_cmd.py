@@ -11,7 +11,7 @@ from charlstm.cli import app
 from charlstm.cli.common import load_for_cli
 from charlstm.cli.options import CheckpointArg, DeviceOption, Encoding, json_option
 from charlstm.cli.render import console, warn
-from charlstm.config import ENCODING
+from charlstm.config import ENCODING, REPORT_CHARS, REPORT_DRAWS, REPORT_POSITIONS
 
 
 @app.command()
@@ -23,11 +23,11 @@ def report(
     text: Annotated[Optional[Path], typer.Option(help="Held-out text (default: the run's own validation "
                                                       "text).")] = None,
     chars: Annotated[int, typer.Option(help="Held-out characters traced for gate statistics and units.",
-                                       min=400, max=200_000)] = 6000,
+                                       min=400, max=200_000)] = REPORT_CHARS,
     draws: Annotated[int, typer.Option(help="Filler draws per distance for the memory probes.", min=1,
-                                       max=1000)] = 2,
+                                       max=1000)] = REPORT_DRAWS,
     positions: Annotated[int, typer.Option(help="Scored positions for context usage.", min=1,
-                                           max=1_000_000)] = 400,
+                                           max=1_000_000)] = REPORT_POSITIONS,
     encoding: Encoding = ENCODING,
     as_json: Annotated[bool, json_option("Every figure of the report")] = False,
     device: DeviceOption = "auto",

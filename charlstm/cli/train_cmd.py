@@ -12,7 +12,7 @@ import typer
 
 from charlstm.cli import app, fail
 from charlstm.cli.common import prepare_or_fail
-from charlstm.cli.options import DataDir, MaybeEncoding, MaybeValFraction, json_option
+from charlstm.cli.options import DEVICE_HELP, SEED_HELP, DataDir, MaybeEncoding, MaybeValFraction, json_option
 from charlstm.cli.render import console, nats, note, print_json
 from charlstm.cli.train_view import TrainView, install_stop_handlers
 from charlstm.config import ModelConfig, TrainConfig
@@ -92,8 +92,8 @@ def train(
                                                 "evaluations, so evaluating takes about a tenth of the time).")
                           ] = None,
     sample_length: Annotated[Optional[int], _train("sample_length", "Characters sampled at each evaluation.")] = None,
-    seed: Annotated[Optional[int], _train("seed", "Random seed.")] = None,
-    device: Annotated[Optional[str], _train("device", "auto, cpu, cuda or mps.")] = None,
+    seed: Annotated[Optional[int], _train("seed", SEED_HELP)] = None,
+    device: Annotated[Optional[str], _train("device", DEVICE_HELP)] = None,
     on_divergence: Annotated[Optional[str], _train("on_divergence", "On a NaN/inf loss: stop or skip.")] = None,
     precision: Annotated[Optional[str], _train("precision", "fp32; bf16: forward and loss under bfloat16 "
                                                "autocast (fast on GPUs and on CPUs with AVX-512 BF16 or AMX; "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from charlstm.config import PROBE_DRAWS, PROBE_POSITIONS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes import context_usage, cue_swap, custom, forgetting
@@ -23,8 +24,8 @@ class SuiteOptions:
     text: Path | None = None                # held-out text for the context suite (default: the run's own)
     distances: tuple[int, ...] | None = None
     contexts: tuple[int, ...] | None = None
-    draws: int = 4                        # filler draws per distance (cue-swap; forgetting draws twice as many)
-    positions: int = 2000                   # scored positions for the context suite
+    draws: int = PROBE_DRAWS
+    positions: int = PROBE_POSITIONS
     chars: int = 6000                       # held-out characters the gates suite reads
     filler: str = "fresh"                   # fresh or unseen memory-corpus filler
     prefix: str | None = None               # replaces every probe's own warm-up when given

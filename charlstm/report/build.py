@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from charlstm.checkpoint import describe
-from charlstm.config import ENCODING
+from charlstm.config import ENCODING, REPORT_CHARS, REPORT_DRAWS, REPORT_POSITIONS
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.context_usage import held_out_ids, run_context_usage, skipped_note
@@ -34,9 +34,9 @@ SALIENCY_CONTEXT = 240    # characters of held-out text before the word whose sa
 class ReportOptions:
     text: Path | None = None        # held-out text (default: the run's own validation split)
     encoding: str = ENCODING
-    chars: int = 6000               # held-out characters traced for gate statistics and units
-    draws: int = 2                  # filler draws per distance for the memory suites
-    positions: int = 400            # scored positions for the context suite
+    chars: int = REPORT_CHARS       # held-out characters traced for gate statistics and units
+    draws: int = REPORT_DRAWS
+    positions: int = REPORT_POSITIONS
     sample_length: int = 600
     seed: int = 0
 
