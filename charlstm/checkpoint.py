@@ -1,7 +1,8 @@
 """Checkpoints: a self-contained, versioned format, written atomically and loaded safely.
 
-A checkpoint is a dict of plain types and CPU tensors (so ``torch.load(weights_only=True)`` reads it and
-a GPU-trained model samples on a CPU-only machine)::
+A checkpoint is a file holding one dict of plain types and CPU tensors (so ``torch.load(weights_only=True)``
+reads it and a GPU-trained model samples on a CPU-only machine); in the code that dict, once loaded, is
+always called the *payload*, and *checkpoint* names the file (or what a command is given to find it)::
 
     format, version, charlstm_version
     model_config, vocab, model                  everything sampling needs

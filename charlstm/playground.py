@@ -54,11 +54,11 @@ def model_data(model: CharRNN, vocab: Vocab) -> dict:
             "head": encoded(head), "head_bias": encoded(model.head.bias)}
 
 
-def playground_page(model: CharRNN, vocab: Vocab, checkpoint: dict, title: str, unit: tuple[int, int] | None = None,
+def playground_page(model: CharRNN, vocab: Vocab, payload: dict, title: str, unit: tuple[int, int] | None = None,
                     text: str | None = None) -> str:
     """The page for ``model``; ``unit`` (layer, unit) is tinted first; ``text`` is typed in at the start."""
     cell, parameters = model.config.cell, model.num_parameters
-    is_memory = (checkpoint.get("corpus") or {}).get("name") == "memory"
+    is_memory = (payload.get("corpus") or {}).get("name") == "memory"
     body = [f"<h1>{esc(title)}</h1>",
             f"<p class='dim'>{esc(cell)}, {model.config.num_layers} x {model.config.hidden_size}, "
             f"{parameters:,} parameters, running in this page: nothing is sent anywhere.</p>"]
@@ -98,10 +98,10 @@ def playground_page(model: CharRNN, vocab: Vocab, checkpoint: dict, title: str, 
     return page(title, body, SCRIPT)
 
 
-def write_playground(model: CharRNN, vocab: Vocab, checkpoint: dict, out: Path, title: str,
+def write_playground(model: CharRNN, vocab: Vocab, payload: dict, out: Path, title: str,
                      unit: tuple[int, int] | None = None) -> Path:
     """The page, written whole or not at all."""
-    return write_text_atomically(out, playground_page(model, vocab, checkpoint, title, unit))
+    return write_text_atomically(out, playground_page(model, vocab, payload, title, unit))
 
 
 def playground_path(out: Path | None, source: str | Path | None, checkpoint: Path) -> Path:
@@ -112,7 +112,7 @@ def playground_path(out: Path | None, source: str | Path | None, checkpoint: Pat
     return Path("playground.html") if str(source or "").startswith(PRETRAINED) else checkpoint.parent / "playground.html"
 
 
-def playground_unit(model: CharRNN, vocab: Vocab, checkpoint: dict, spec: str | None) -> tuple[int, int]:
+def playground_unit(model: CharRNN, vocab: Vocab, payload: dict, spec: str | None) -> tuple[int, int]:
     """The unit tinted first: ``LAYER:UNIT`` as given, else a memory-corpus LSTM's memory unit (the units
     suite's best), else 0:0."""
     if spec is not None:
@@ -125,7 +125,7 @@ def playground_unit(model: CharRNN, vocab: Vocab, checkpoint: dict, spec: str | 
             raise ConfigError(f"--unit {spec}: the model has {model.config.num_layers} layer(s) of "
                               f"{model.config.hidden_size} units (counting from 0)")
         return chosen
-    if (checkpoint.get("corpus") or {}).get("name") == "memory" and model.config.has_cell_state:
+    if (payload.get("corpus") or {}).get("name") == "memory" and model.config.has_cell_state:
         from charlstm.probes.cue_swap import language_probe
         from charlstm.probes.memory_units import memory_units
 

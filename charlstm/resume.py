@@ -63,16 +63,16 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict, weight_deca
     optimizer.param_groups[0]["weight_decay"] = weight_decay  # a changed --weight-decay applies
 
 
-def carried_state(checkpoint: dict, model: CharRNN, config: TrainConfig, corpus: Corpus, world: World,
+def carried_state(payload: dict, model: CharRNN, config: TrainConfig, corpus: Corpus, world: World,
                   device: torch.device) -> State | None:
     """This rank's share of the saved carried state, or None when the batch layout or the corpus changed
     since the checkpoint (the data position then restarts with a fresh state)."""
-    saved_config = checkpoint.get("train_config") or {}
+    saved_config = payload.get("train_config") or {}
     same_layout = (saved_config.get("batch_size") == config.batch_size and saved_config.get("seq_len") == config.seq_len
-                   and (checkpoint.get("corpus") or {}).get("train_chars") == len(corpus.train))
-    if not same_layout or checkpoint.get("state") is None:
+                   and (payload.get("corpus") or {}).get("train_chars") == len(corpus.train))
+    if not same_layout or payload.get("state") is None:
         return None
-    saved = checkpoint["state"]
+    saved = payload["state"]
     expected = model.initial_state(config.batch_size, "meta")
     fits = (isinstance(saved, (list, tuple)) and len(saved) == len(expected)
             and all(isinstance(s, torch.Tensor) and s.shape == e.shape and s.dtype == e.dtype
@@ -83,10 +83,10 @@ def carried_state(checkpoint: dict, model: CharRNN, config: TrainConfig, corpus:
     return map_state(state_to(tuple(saved), device), lambda t: t[:, rows].contiguous())
 
 
-def rank_rng(checkpoint: dict, world: World) -> tuple[dict, str | None]:
+def rank_rng(payload: dict, world: World) -> tuple[dict, str | None]:
     """The RNG state this rank resumes with, and a note when the process count changed."""
-    ranks = checkpoint.get("rank_rng") or [checkpoint["rng"]]
+    ranks = payload.get("rank_rng") or [payload["rng"]]
     if len(ranks) == world.size:
         return ranks[world.rank], None
-    return checkpoint["rng"], (f"the run was saved by {len(ranks)} process(es) and resumes on {world.size}: data, "
+    return payload["rng"], (f"the run was saved by {len(ranks)} process(es) and resumes on {world.size}: data, "
                                f"streams and carried state continue exactly; dropout masks are drawn afresh")

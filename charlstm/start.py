@@ -33,7 +33,7 @@ class Start:
     model: CharRNN
     vocab: Vocab
     config: TrainConfig
-    checkpoint: dict | None = None  # resumed runs: the training state to restore
+    payload: dict | None = None  # resumed runs: the checkpoint's contents, the training state to restore
     notes: list[str] = field(default_factory=list)
 
 
@@ -55,11 +55,11 @@ def resumed_start(corpus: Corpus, out_dir: Path, model_options: dict, train_opti
         hint = (f" (only {BEST}: the run stopped while writing its first checkpoint); start it again with "
                 f"--overwrite" if (out_dir / BEST).exists() else "")
         raise CheckpointError(f"--resume: no {LAST} in {out_dir} to resume from{hint}")
-    checkpoint = load_checkpoint(path)
+    payload = load_checkpoint(path)
     with unusable(path, "damaged checkpoint", MALFORMED):
-        saved_train = dict(checkpoint.get("train_config") or {})
-        model_config = ModelConfig.from_dict(checkpoint["model_config"])
-        vocab = Vocab(checkpoint["vocab"])
+        saved_train = dict(payload.get("train_config") or {})
+        model_config = ModelConfig.from_dict(payload["model_config"])
+        vocab = Vocab(payload["vocab"])
     config, notes = settled_config(TrainConfig.from_dict({**saved_train, **train_options}), corpus)
     notes = ignored_architecture(model_config, model_options) + notes
     missing = [c for c in corpus.vocab.chars if c not in vocab]
@@ -69,8 +69,8 @@ def resumed_start(corpus: Corpus, out_dir: Path, model_options: dict, train_opti
             f"({''.join(missing[:20])!r}); train a new run, or use --init-from to extend it")
     model = CharRNN(model_config)
     with unusable(path, "damaged checkpoint: weights do not fit the model", MISFIT):
-        model.load_state_dict(checkpoint["model"])
-    return Start(model, vocab, config, checkpoint, notes)
+        model.load_state_dict(payload["model"])
+    return Start(model, vocab, config, payload, notes)
 
 
 def fine_tuned_start(corpus: Corpus, init_from: Path, model_options: dict, train_options: dict) -> Start:

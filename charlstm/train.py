@@ -90,7 +90,7 @@ class Trainer:
                                                else None)
             self.notes.append(f"{world.size} processes, {self.config.batch_size // world.size} streams each; rank 0 "
                               f"evaluates on the whole validation split, samples and writes the checkpoints")
-            if start.checkpoint is None:  # the same initial weights everywhere, then each rank its own dropout
+            if start.payload is None:  # the same initial weights everywhere, then each rank its own dropout
                 torch.manual_seed(self.config.seed * world.size + world.rank)
         self.id_map = _id_map(corpus.vocab, self.vocab)
         self.watch = watch_for(corpus.name, corpus.inputs, self.config.watch_probe)
@@ -114,21 +114,21 @@ class Trainer:
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
         self.saved_step: int | None = None  # step of the newest last.pt, so the end never saves it twice
         self.clock_origin = 0.0  # perf_counter() at the run's step 0 (a resumed run's elapsed time included)
-        if start.checkpoint is not None:
+        if start.payload is not None:
             with unusable(self.out_dir / LAST, "cannot resume from it", MISFIT):
-                self._restore(start.checkpoint)
+                self._restore(start.payload)
             self.saved_step = self.progress.step
 
     # -- resuming ---------------------------------------------------------------------------------------
 
-    def _restore(self, checkpoint: dict) -> None:
+    def _restore(self, payload: dict) -> None:
         """Optimizer, progress, data position, carried state, RNG and loss scale; ValueError etc. if any is
         damaged (see charlstm.resume)."""
-        if len(checkpoint["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
+        if len(payload["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
             self.optimizer = adamw(self.model.parameters(), self.config.lr, self.device)
-        restore_optimizer(self.optimizer, checkpoint["optimizer"], self.config.weight_decay)
-        self.progress = checked_progress(checkpoint["progress"])
-        state = carried_state(checkpoint, self.model, self.config, self.corpus, self.world, self.device)
+        restore_optimizer(self.optimizer, payload["optimizer"], self.config.weight_decay)
+        self.progress = checked_progress(payload["progress"])
+        state = carried_state(payload, self.model, self.config, self.corpus, self.world, self.device)
         if state is not None:
             self.state = state
         else:
@@ -137,11 +137,11 @@ class Trainer:
             self.progress.window = 0
         if self.progress.window >= self.batcher.windows_per_epoch:
             raise ValueError(f"data position {self.progress.window} is past the end of an epoch")
-        rng, note = rank_rng(checkpoint, self.world)
+        rng, note = rank_rng(payload, self.world)
         self.notes += [note] if note else []
         set_rng_state(rng)
-        if self.scaler.is_enabled() and checkpoint.get("scaler"):
-            self.scaler.load_state_dict(checkpoint["scaler"])
+        if self.scaler.is_enabled() and payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
 
     # -- the loop ---------------------------------------------------------------------------------------
 

@@ -35,10 +35,10 @@ def playground(
     """
     from charlstm.playground import playground_path, playground_unit, write_playground
 
-    model, vocab, checkpoint_data, path = load_for_cli(checkpoint, "cpu")
-    chosen = playground_unit(model, vocab, checkpoint_data, unit)
+    model, vocab, payload, path = load_for_cli(checkpoint, "cpu")
+    chosen = playground_unit(model, vocab, payload, unit)
     if unit is None and chosen != (0, 0):
         note(f"tinting the memory unit {chosen[0]}:{chosen[1]} (charlstm probe --suite units)")
-    target = write_playground(model, vocab, checkpoint_data, playground_path(out, checkpoint, path),
+    target = write_playground(model, vocab, payload, playground_path(out, checkpoint, path),
                               title=f"charlstm playground: {checkpoint or path}", unit=chosen)
     console.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
