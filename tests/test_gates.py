@@ -30,7 +30,7 @@ def test_gru_trace_reproduces_the_fused_gru():
 def test_every_cell_traces_and_its_gates_are_counted(cell):
     model = tiny_model(len(VOCAB), cell=cell, num_layers=2)
     text = "ab ba\nab" * 30
-    result = passage_trace(model, VOCAB, text, rows=4, lead=10)
+    result = passage_trace(model, VOCAB, text, rows=4, warmup=10)
     assert len(result.text) == len(text) - 10 and result.hidden.shape == (len(text) - 10, 2, 32)
     assert (result.cell is not None) == (cell in ("peephole", "coupled", "depth-gated"))
     report = gate_statistics(result, cell)
@@ -45,7 +45,7 @@ def test_every_cell_traces_and_its_gates_are_counted(cell):
 def test_passage_trace_matches_reading_each_piece_after_its_lead():
     model = tiny_model(len(VOCAB), num_layers=2)
     text = "ab ba\nabba b\n" * 8
-    result = passage_trace(model, VOCAB, text, rows=3, lead=12)
+    result = passage_trace(model, VOCAB, text, rows=3, warmup=12)
     kept = len(text) - 12
     start, end = 12 + kept // 3, 12 + 2 * kept // 3      # the second row's piece
     alone = trace(model, VOCAB, text[start - 12:end])

@@ -309,7 +309,7 @@ def test_gate_statistics_on_the_gpu_agree_with_the_cpu(cell):
     on_gpu = copy.deepcopy(model).to(DEVICE)
     text = TEXT[:600]
     with exact_fp32():
-        got, expected = (passage_trace(m, VOCAB, text, rows=8, lead=50) for m in (on_gpu, model))
+        got, expected = (passage_trace(m, VOCAB, text, rows=8, warmup=50) for m in (on_gpu, model))
         report = run_gate_statistics(on_gpu, VOCAB, text)
     torch.testing.assert_close(got.hidden, expected.hidden, atol=1e-4, rtol=0)
     assert set(got.gates) == set(expected.gates)

@@ -10,13 +10,12 @@ forget gates and, in higher layers, gates that are more often saturated either w
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from charlstm.model import CharRNN
-from charlstm.probes.trace import Trace, passage_trace
+from charlstm.probes.trace import Trace, passage_trace, passage_warmup
 from charlstm.vocab import Vocab
 
 SHUT, OPEN = 0.1, 0.9
@@ -91,5 +90,4 @@ def run_gate_statistics(model: CharRNN, vocab: Vocab, text: str, rows: int = 16)
     cell = model.config.cell
     if not GATES[cell]:
         return GateReport(cell=cell, positions=0, stats=[], note=NO_GATES[cell])
-    lead = min(100, max(0, math.ceil(len(text) / 10)))
-    return gate_statistics(passage_trace(model, vocab, text, rows=rows, lead=lead), cell)
+    return gate_statistics(passage_trace(model, vocab, text, rows=rows, warmup=passage_warmup(text)), cell)

@@ -18,7 +18,7 @@ import torch
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
 from charlstm.probes.features import text_features
-from charlstm.probes.trace import Trace, passage_trace
+from charlstm.probes.trace import Trace, passage_trace, passage_warmup
 from charlstm.vocab import Vocab
 
 MIN_POSITIONS = 200
@@ -107,12 +107,11 @@ def rank_units(trace: Trace, top: int = 8, shown: int = 600) -> InterpretableRep
 
 
 def _finite(value: torch.Tensor) -> float:
-    value = float(value)
+    value = float(value.detach())
     return value if math.isfinite(value) else 0.0
 
 
 def interpretable_units(model: CharRNN, vocab: Vocab, text: str, top: int = 8, rows: int = 16) -> InterpretableReport:
     """``rank_units`` over a held-out ``text`` in the model's vocabulary (read in ``rows`` rows, each warmed
     up by the 100 characters before its piece)."""
-    lead = min(100, len(text) // 10)
-    return rank_units(passage_trace(model, vocab, text, rows=rows, lead=lead), top=top)
+    return rank_units(passage_trace(model, vocab, text, rows=rows, warmup=passage_warmup(text)), top=top)

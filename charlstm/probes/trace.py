@@ -54,25 +54,30 @@ def traces(model: CharRNN, vocab: Vocab, texts: Sequence[str]) -> list[Trace]:
 
 
 @torch.no_grad()
-def passage_trace(model: CharRNN, vocab: Vocab, text: str, rows: int = 16, lead: int = 100) -> Trace:
-    """The trace of ``text[lead:]``, read as ``rows`` pieces side by side (one step per character of a
-    piece, not of the whole text). Each row starts ``lead`` characters before its piece, from the start
-    character, and those lead-in steps are dropped: a model trained with carried states reads badly from a
-    cold state, and ``lead`` characters of real text are enough to warm it up."""
-    kept = len(text) - lead
+def passage_warmup(text: str) -> int:
+    """How many characters of a held-out passage warm each row up: a tenth of it, at most 100."""
+    return min(100, len(text) // 10)
+
+
+def passage_trace(model: CharRNN, vocab: Vocab, text: str, rows: int = 16, warmup: int = 100) -> Trace:
+    """The trace of ``text[warmup:]``, read as ``rows`` pieces side by side (one step per character of a
+    piece, not of the whole text). Each row starts ``warmup`` characters before its piece, from the start
+    character, and those warm-up steps are dropped: a model trained with carried states reads badly from a
+    cold state, and ``warmup`` characters of real text are enough to warm it up."""
+    kept = len(text) - warmup
     if kept < 1:
-        raise ValueError(f"a passage needs more than {lead} characters, got {len(text)}")
+        raise ValueError(f"a passage needs more than {warmup} characters, got {len(text)}")
     rows = max(1, min(rows, kept))
-    bounds = [lead + kept * r // rows for r in range(rows + 1)]
-    pieces = [text[start - lead:end] for start, end in zip(bounds, bounds[1:])]
+    bounds = [warmup + kept * r // rows for r in range(rows + 1)]
+    pieces = [text[start - warmup:end] for start, end in zip(bounds, bounds[1:])]
     ids, lengths = pad([context_ids(vocab, piece) for piece in pieces])
     hidden, cell, gates = _run(model, ids)
-    skip = 1 + lead   # the start character and the lead-in
+    skip = 1 + warmup   # the start character and the warm-up
 
     def joined(values: torch.Tensor) -> torch.Tensor:
         return torch.cat([values[row, skip:length] for row, length in enumerate(lengths.tolist())])
 
-    return Trace(text=text[lead:], hidden=joined(hidden), cell=None if cell is None else joined(cell),
+    return Trace(text=text[warmup:], hidden=joined(hidden), cell=None if cell is None else joined(cell),
                  gates={name: joined(values) for name, values in gates.items()})
 
 
