@@ -14,7 +14,7 @@ from charlstm.corpora import parse_builtin
 from charlstm.demo import EXAMPLE_COUNTRIES, SHIPPED, STORY_PROMPTS, run_demo, stories
 from charlstm.errors import ConfigError
 from charlstm.probes.cue_swap import language_probe, run_cue_swap, unseen_filler
-from charlstm.probes.forgetting import run_forgetting
+from charlstm.probes.memory_goal import judge_memory
 from charlstm.rundir import read_metrics
 
 
@@ -23,26 +23,31 @@ def accuracy(model, vocab, distances=(0, 25, 50, 100, 200, 400)) -> dict[int, fl
     return {row.distance: row.accuracy for row in report.rows}
 
 
-def test_the_shipped_lstm_passes_the_memory_goal_on_unseen_filler():
-    """What the demo shows is true: on filler it never saw, the shipped LSTM keeps the country for 200
-    characters and more, and after "Then Paul arrived." keeps the newcomer's gender (issue 7's goal)."""
+def test_the_shipped_lstm_keeps_the_country_across_200_characters_of_unseen_filler():
+    """What the demo shows is true: the shipped LSTM is the memory recipe's own-seed run, and on filler it
+    never saw it keeps the country for 200 characters (>= 90% at every distance up to 200)."""
     model, vocab, payload, _ = load_model("pretrained:memory-lstm")
     assert payload["corpus"]["inputs"] == [recipes.MEMORY_CORPUS]          # trained by the recipe
     assert payload["model_config"]["cell"] == "lstm"
-    memory = accuracy(model, vocab)
-    assert all(memory[d] >= 0.9 for d in (0, 25, 50, 100, 200)), memory   # a memory span of 200 or more
-    switch = {row.distance: row.accuracy_after for row in
-              run_forgetting(model, vocab, distances=(0, 50, 100), draws=8, filler=unseen_filler).rows}
-    assert min(switch.values()) >= 0.8, switch
+    assert payload["train_config"]["seed"] == recipes.MEMORY_TRAIN["seed"]  # its own seed, not a lucky one
+    assert judge_memory(model, vocab).span >= 200
 
 
-def test_the_shipped_rnn_does_not_carry_the_country():
-    """The baseline the demo shows: trained the same way, the vanilla RNN does not carry the country even
-    to the adjacent question (about 20 characters), at any distance."""
+@pytest.mark.xfail(strict=True, reason="issue 19 is open: after a change of subject the shipped LSTM keeps the "
+                                       "newcomer's gender in 64% of 64 contexts at 100 characters (goal: 80%)")
+def test_the_shipped_lstm_meets_the_whole_memory_goal():
+    model, vocab, _, _ = load_model("pretrained:memory-lstm")
+    assert judge_memory(model, vocab).passed
+
+
+def test_the_shipped_rnn_does_not_carry_the_country_across_filler():
+    """The baseline the demo shows: trained the same way, the vanilla RNN answers right after the cue (the
+    16 characters of "I speak fluent " are all it carries the country across) and is at chance from 25
+    characters of filler on."""
     model, vocab, payload, _ = load_model("pretrained:memory-rnn")
     assert payload["corpus"]["inputs"] == [recipes.MEMORY_CORPUS] and payload["model_config"]["cell"] == "rnn"
     memory = accuracy(model, vocab)
-    assert max(memory.values()) < 0.3, memory
+    assert memory[0] >= 0.9 and max(memory[d] for d in (25, 50, 100, 200, 400)) < 0.3, memory
 
 
 def test_run_demo_trains_an_rnn_and_an_lstm_and_compares_four_models(tmp_path, monkeypatch):

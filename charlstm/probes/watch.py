@@ -25,19 +25,17 @@ from charlstm.model import CharRNN
 from charlstm.errors import ProbeError
 from charlstm.probes.cue_swap import SPAN_ACCURACY, CueSwapProbe, language_probe, run_cue_swap
 from charlstm.probes.forgetting import CANDIDATES, forgetting_contexts, run_forgetting
+from charlstm.probes.memory_goal import SPAN_TARGET, SWITCH_ACCURACY, SWITCH_AT
 from charlstm.vocab import Vocab, describe_chars
 
 DISTANCES = (50, 100, 200, 400)
 DRAWS = 4                  # filler draws per distance, each shared by the 14 cues: 56 contexts
-SWITCH_DISTANCE = 100
 SWITCH_DRAWS = 8           # 16 contexts before the switch and 16 after
 # Its own seed: the watch reads other filler than the probes even where the grammars share a template.
 SEED = 24_680
-# What a memory must reach (the memory recipe's goal, measured on unseen filler at the end): >= 90% up to 200
-# characters after the cue, >= 80% after a change of subject. The score is the weakest margin to these, so
-# best.pt is the checkpoint that comes closest to all of them at once, not the one with the best average.
-SPAN_TARGET = 200
-SWITCH_ACCURACY = 0.8
+# The score is the weakest margin to what a memory must reach (charlstm.probes.memory_goal, judged on
+# unseen filler at the end), so best.pt is the checkpoint that comes closest to all of it at once, not the
+# one with the best average.
 CHECKED_FILLER = 20_000    # characters of filler drawn to check that the corpus can spell the watch
 
 
@@ -62,7 +60,7 @@ class MemoryWatch:
             accuracies += [row.accuracy for row in report.rows]
             margins += [row.accuracy / SPAN_ACCURACY for row in report.rows if row.distance <= SPAN_TARGET]
         if self.switch:
-            [row] = run_forgetting(model, vocab, distances=(SWITCH_DISTANCE,), draws=SWITCH_DRAWS, seed=SEED,
+            [row] = run_forgetting(model, vocab, distances=(SWITCH_AT,), draws=SWITCH_DRAWS, seed=SEED,
                                    filler=validation_filler).rows
             reading["switch"] = {"before": row.accuracy_before, "after": row.accuracy_after}
             accuracies += [row.accuracy_before, row.accuracy_after]
@@ -80,7 +78,7 @@ class MemoryWatch:
                             probe.prefix or ""])
             _check_text(vocab, text, f"watch probe {probe.name!r}")
         if self.switch:
-            prompts, _ = forgetting_contexts(random.Random(SEED), SWITCH_DISTANCE, validation_filler)
+            prompts, _ = forgetting_contexts(random.Random(SEED), SWITCH_AT, validation_filler)
             _check_text(vocab, "".join(prompts + list(CANDIDATES)), "the watched subject switch")
 
 
