@@ -159,7 +159,7 @@ def run_demo(out_dir: Path | str = Path("checkpoints/demo"), data_dir: Path | st
     for cell, name in CELLS:
         if stop_event is not None and stop_event.is_set():
             break
-        stage(f"training a {name} on the short task (gaps up to {demo_longest()} characters)")
+        stage(f"training the {name} on the short task (gaps up to {demo_longest()} characters)")
         trainings[cell] = train(corpus, out_dir / cell, model_config={**recipes.DEMO_MODEL, "cell": cell},
                                 train_config=config, overwrite=True, on_event=on_event, stop_event=stop_event)
     stage("testing memory on filler the models never saw")

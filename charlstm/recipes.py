@@ -1,8 +1,8 @@
 """Recommended settings, named so the CLI, the demo, the README and the benchmarks share one source.
 
-``MEMORY`` is the recipe for the built-in memory corpus: settings with which an LSTM learns to carry the
-country and the subject's gender across hundreds of characters of text it never saw
-(``benchmarks/memory_recipes.md`` has every seed). ``DEMO`` is the short task ``charlstm demo`` trains.
+``MEMORY`` is the recipe for the built-in memory corpus: the best settings found so far for an LSTM to carry
+the country and the subject's gender across 200 characters of text it never saw. Not every seed gets both
+(``benchmarks/memory_recipes.md`` has every run). ``DEMO`` is the short task ``charlstm demo`` trains.
 ``shakespeare-1min`` and ``shakespeare-10min`` are the settings that reached the lowest held-out loss on
 tiny-shakespeare within 66 and 600 reference seconds (``benchmarks/quality.py``, table in
 ``benchmarks/README.md``); they suit any corpus of about a million characters.
