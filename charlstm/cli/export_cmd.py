@@ -1,9 +1,9 @@
-"""``charlstm export``: a model's step as a file other runtimes load (TorchScript)."""
+"""``charlstm export``: a model's step as a file other runtimes load (TorchScript or ONNX)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,9 +16,10 @@ from charlstm.cli.render import console
 @app.command()
 def export(
     checkpoint: CheckpointArg = None,
-    out: Annotated[Path, typer.Option(help="The file to write.")] = Path("model.ts"),
-    format: Annotated[str, typer.Option("--format", help="torchscript (torch.jit.load runs it without "
-                                                         "charlstm).")] = "torchscript",
+    out: Annotated[Optional[Path], typer.Option(help="The file to write (default: model.ts or model.onnx).",
+                                                show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", help="torchscript (torch.jit.load runs it) or onnx "
+                                                         "(onnxruntime runs it; needs charlstm[export]).")] = "torchscript",
 ) -> None:
     """Write the model's step (character id and state in, logits and state out) for other runtimes.
 
@@ -27,12 +28,11 @@ def export(
     **Examples**
 
         charlstm export pretrained:memory-lstm --out memory.ts
+        charlstm export checkpoints/corpus --format onnx
     """
-    from charlstm.errors import ConfigError
-    from charlstm.export import export_torchscript
+    from charlstm.export import FORMATS, export_step
 
-    if format != "torchscript":
-        raise ConfigError(f"--format must be torchscript, not {format!r} (ONNX is not there yet)")
     model, vocab, _, _ = load_for_cli(checkpoint, "cpu")
-    target = export_torchscript(model, vocab, out)
-    console.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): torch.jit.load({str(target)!r})")
+    target = export_step(model, vocab, out or Path(FORMATS.get(format, "model")), format)
+    loader = "torch.jit.load" if format == "torchscript" else "onnxruntime.InferenceSession"
+    console.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): {loader}({str(target)!r})")
