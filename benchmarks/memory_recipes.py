@@ -123,12 +123,12 @@ def run_recipe(name: str, seed: int, workdir: Path, threads: int | None) -> dict
     started = time.perf_counter()
     result = train(corpus, run_dir, model_config=model, train_config=config, overwrite=True)
     seconds = time.perf_counter() - started
-    _, _, payload, _ = load_model(run_dir)   # best.pt
+    net, vocab, payload, _ = load_model(run_dir)   # best.pt, loaded once for the row and the probes
     row = {"recipe": name, "seed": seed, "threads": torch.get_num_threads(), "steps": result.step,
            "best_step": payload["progress"]["step"], "seconds": round(seconds), "val_loss": result.best_val_loss,
            "weights": weights_hash(run_dir), "watched": [(r["step"], r.get("memory", {}).get("score"))
                                                          for r in read_metrics(run_dir)]}
-    return judged(row, run_dir)
+    return {**row, **probe_memory(net, vocab, training_filler(payload["corpus"]["inputs"]))}
 
 
 def budget(name: str, workdir: Path, steps: int = 150) -> tuple[float, int]:
