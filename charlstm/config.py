@@ -21,6 +21,8 @@ CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork"
 MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated")
 # A clockwork module's period doubles from one to the next: 16 modules reach 32,768 steps.
 MAX_CLOCKWORK_MODULES = 16
+# A window of T characters scores T x (M + T) pairs per stream: past this the scores outgrow any batch.
+MAX_ATTENTION_MEMORY = 16384
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # What best.pt is chosen on: the validation loss, or the memory watched at each evaluation (the best
@@ -86,6 +88,8 @@ class ModelConfig:
     chrono_init: int = 0
     # Clockwork RNN only: hidden units in this many modules with periods 1, 2, 4, ... (charlstm.cells.clockwork).
     clockwork_modules: int = 8
+    # Attention over the last this many outputs of the top layer (charlstm.attention; 0: none).
+    attention_memory: int = 0
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -101,6 +105,8 @@ class ModelConfig:
                  f"--chrono-init sets forget-gate biases; a {self.cell} cell has no forget gate")
         _require(self.cell != "clockwork" or 1 <= self.clockwork_modules <= min(MAX_CLOCKWORK_MODULES, self.hidden_size),
                  f"--clockwork-modules must be between 1 and {MAX_CLOCKWORK_MODULES} and at most --hidden-size")
+        _require(0 <= self.attention_memory <= MAX_ATTENTION_MEMORY,
+                 f"--attention-memory must be 0 (none) to {MAX_ATTENTION_MEMORY:,} characters")
 
     @property
     def has_cell_state(self) -> bool:

@@ -114,6 +114,8 @@ def export_step(model: CharRNN, vocab: Vocab, out: Path | str, format: str = "to
     if model.config.cell not in EXPORTABLE:
         raise ConfigError(f"export runs PyTorch's fused cells ({', '.join(EXPORTABLE)}); a {model.config.cell} "
                           f"cell has no export yet")
+    if model.config.attention_memory:
+        raise ConfigError("export runs the recurrent step alone; a model with --attention-memory has no export yet")
     step = Step(model.cpu().eval(), vocab)
     data = _torchscript(step) if format == "torchscript" else _onnx(step)
     return write_bytes_atomically(Path(out), data)

@@ -62,10 +62,12 @@ def playground_page(model: CharRNN, vocab: Vocab, payload: dict, title: str, uni
     body = [f"<h1>{esc(title)}</h1>",
             f"<p class='dim'>{esc(cell)}, {model.config.num_layers} x {model.config.hidden_size}, "
             f"{parameters:,} parameters, running in this page: nothing is sent anywhere.</p>"]
-    runs = cell in PLAYGROUND_CELLS and parameters <= MAX_EMBEDDED
+    attends = bool(model.config.attention_memory)
+    runs = cell in PLAYGROUND_CELLS and parameters <= MAX_EMBEDDED and not attends
     if not runs:
         why = (f"the playground runs {', '.join(PLAYGROUND_CELLS)} cells, and this model's is {cell}"
                if cell not in PLAYGROUND_CELLS else
+               "the playground runs the recurrent step alone, and this model attends over its past" if attends else
                f"{parameters:,} parameters are more than the {MAX_EMBEDDED:,} a page embeds")
         return page(title, body + [f"<p id='unavailable'>The model is not embedded: {esc(why)}. "
                                    f"<code>charlstm sample</code> and <code>charlstm report</code> still work.</p>"])

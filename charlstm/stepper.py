@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from charlstm.attention import AttentionStep, RingMemory
 from charlstm.model import CharRNN, State
 
 # An LSTM's gates as nn.LSTM packs them: input i, forget f, cell candidate g, output o.
@@ -34,6 +35,7 @@ class StepState:
     clock."""
     parts: list[list[torch.Tensor]]
     has_cell: bool = False
+    ring: RingMemory | None = None   # the attention's memory, for a model with attention
 
     @property
     def h(self) -> list[torch.Tensor]:
@@ -45,7 +47,8 @@ class StepState:
 
     def expand(self, rows: int) -> "StepState":
         """A one-row state copied to ``rows`` rows (streams that share a prompt)."""
-        return StepState([[t.expand(rows, -1).contiguous() for t in part] for part in self.parts], self.has_cell)
+        return StepState([[t.expand(rows, -1).contiguous() for t in part] for part in self.parts], self.has_cell,
+                         self.ring.expand(rows) if self.ring is not None else None)
 
 
 # PyTorch's one-step cell functions (what nn.LSTMCell & co. call): each step of a layer is one call into
@@ -70,6 +73,8 @@ class Stepper:
             head = model.projection.weight.detach().t() @ head
         self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
         self.embedding = model.embedding.weight.detach()
+        self.split_state = model.split_state
+        self.attention = AttentionStep(model.attention) if model.attention is not None else None
         if self.custom is not None:
             self.recurrent = [tuple(w.detach() for w in self.custom.recurrent(layer)) for layer in range(self.num_layers)]
             return
@@ -94,17 +99,29 @@ class Stepper:
                         for layer in range(1, self.num_layers)]
 
     def initial_state(self, rows: int) -> StepState:
+        _, past = self.split_state(None, rows, self.head.device)
+        ring = RingMemory(past) if past else None
         if self.custom is not None:
-            return self.from_state(self.custom.initial_state(rows, self.head.device))
+            return self.from_state(self.custom.initial_state(rows, self.head.device) + past)
         zeros = lambda: [self.table.new_zeros(rows, self.hidden) for _ in range(self.num_layers)]  # noqa: E731
-        return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell)
+        return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell, ring)
 
     def from_state(self, state: State) -> StepState:
-        """The model's (L, B, width) state tensors as a ``StepState``."""
-        return StepState([[t.contiguous() for t in tensor] for tensor in state], self.has_cell)
+        """The model's state tensors ((L, B, width) each, then the attention's memory) as a ``StepState``."""
+        core, past = self.split_state(state, 0, None)
+        return StepState([[t.contiguous() for t in tensor] for tensor in core], self.has_cell,
+                         RingMemory(past) if past else None)
 
     def to_state(self, state: StepState) -> State:
-        return tuple(torch.stack(part) for part in state.parts)
+        past = state.ring.to_memory() if state.ring is not None else ()
+        return tuple(torch.stack(part) for part in state.parts) + past
+
+    def _logits(self, x: torch.Tensor, state: StepState) -> torch.Tensor:
+        """The head's logits (B, V) from the top layer's output x (B, H), after the attention where the
+        model has it."""
+        if self.attention is not None:
+            x = self.attention(x, state.ring)
+        return torch.addmm(self.head_bias, x, self.head)
 
     def step(self, ids: torch.Tensor, state: StepState, gates: list[dict] | None = None) -> torch.Tensor:
         """Logits (B, V) after the characters ``ids`` (B,); with a list as ``gates``, one dict per layer of
@@ -112,11 +129,12 @@ class Stepper:
         appended to it."""
         if self.custom is not None:
             x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
-            return torch.addmm(self.head_bias, x, self.head)
+            return self._logits(x, state)
         if gates is None and self.cudnn_core is not None:
-            output, new = self.cudnn_core(self.embedding[ids].unsqueeze(1), self.to_state(state))
+            core = tuple(torch.stack(part) for part in state.parts)
+            output, new = self.cudnn_core(self.embedding[ids].unsqueeze(1), core)
             state.parts[:] = [list(tensor.unbind(0)) for tensor in new]
-            return torch.addmm(self.head_bias, output[:, 0], self.head)
+            return self._logits(output[:, 0], state)
         if gates is not None or self.written_out:
             return self._step_with_gates(ids, state, gates if gates is not None else [])
         step = _CELL_STEPS[self.cell]
@@ -129,7 +147,7 @@ class Stepper:
             else:
                 x = step(x, state.h[layer], w_ih, w_hh, b_ih, b_hh)
             state.h[layer] = x
-        return torch.addmm(self.head_bias, x, self.head)
+        return self._logits(x, state)
 
     def _step_with_gates(self, ids: torch.Tensor, state: StepState, gates: list[dict]) -> torch.Tensor:
         """``step`` written out gate by gate, keeping every gate (what probes and the report trace). A plain
@@ -146,7 +164,7 @@ class Stepper:
             else:
                 x = self._gru(projected, hidden, state.h[layer], gates)
             state.h[layer] = x
-        return torch.addmm(self.head_bias, x, self.head)
+        return self._logits(x, state)
 
     @staticmethod
     def _lstm(pre: torch.Tensor, cells: list[torch.Tensor], layer: int, gates: list[dict]) -> torch.Tensor:

@@ -313,6 +313,7 @@ def test_probe_files_are_data_never_code(tmp_path):
     (["--weight-decay", "nan"], "--weight-decay"),
     (["--lr", "inf"], "--lr"),
     (["--forget-bias", "nan"], "--forget-bias"),
+    (["--attention-memory", "-1"], "--attention-memory must be 0 (none) to"),
     (["--max-steps", "0"], "--max-steps"),
     (["--val-fraction", "-0.5"], "--val-fraction"),
     (["--init-from", "tiny.txt"], "not a readable checkpoint"),

@@ -78,6 +78,8 @@ def test_the_documented_example_samples_without_charlstm(format, opening, tmp_pa
 def test_cells_without_an_export_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="a peephole cell has no export yet"):
         export_step(tiny_model(len(MEMORY_VOCAB), cell="peephole"), MEMORY_VOCAB, tmp_path / "m.ts")
+    with pytest.raises(ConfigError, match="--attention-memory has no export yet"):
+        export_step(tiny_model(len(MEMORY_VOCAB), attention_memory=8), MEMORY_VOCAB, tmp_path / "m.ts")
     result = CliRunner().invoke(app, ["export", "pretrained:memory-lstm", "--format", "tflite", "--out",
                                       str(tmp_path / "m.tflite")])
     assert result.exit_code == 1 and "--format must be torchscript or onnx" in result.stderr

@@ -73,6 +73,9 @@ def train(
                                                  "(then --forget-bias applies).")] = None,
     clockwork_modules: Annotated[Optional[int], _model("clockwork_modules", "Clockwork RNN: modules of units with "
                                                        "periods 1, 2, 4, ... (at most 16).")] = None,
+    attention_memory: Annotated[Optional[int], _model("attention_memory", "Attention over the top layer's last "
+                                                      "this many outputs, carried across windows like the "
+                                                      "state (SHA-RNN style; 0 = none).")] = None,
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,

@@ -1,0 +1,129 @@
+"""Attention over the core's past (charlstm.attention): the window path, the step path and right-padded
+rows compute the same thing, its memory is carried and resumed like the state, and it is trained."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from charlstm.attention import PastAttention
+from charlstm.config import ModelConfig
+from charlstm.model import CharRNN
+from charlstm.stepper import Stepper
+from charlstm.train import train
+from tests.conftest import TINY_MODEL, TINY_TRAIN, straight_and_resumed
+
+MEMORY = 7
+
+
+def attending(cell: str = "lstm", layers: int = 2, dropout: float = 0.0) -> CharRNN:
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=11, cell=cell, num_layers=layers, hidden_size=16, embedding_dim=8,
+                         dropout=dropout, attention_memory=MEMORY, clockwork_modules=2)
+    return CharRNN(config).eval()
+
+
+def biggest_gap(a, b) -> float:
+    return max((x - y).abs().max().item() for x, y in zip(a, b))
+
+
+def test_windows_steps_and_one_pass_agree_for_every_kind_of_core():
+    ids = torch.randint(0, 11, (3, 20), generator=torch.Generator().manual_seed(1))
+    for cell in ("lstm", "gru", "rnn", "peephole", "clockwork"):
+        model = attending(cell)
+        with torch.no_grad():
+            whole, state = model(ids)
+            first, carried = model(ids[:, :5])          # shorter than the memory: old slots stay in it
+            second, windows_state = model(ids[:, 5:], carried)
+            stepper = Stepper(model)
+            stepped_state = stepper.initial_state(3)
+            stepped = torch.stack([stepper.step(ids[:, t], stepped_state) for t in range(20)], dim=1)
+        assert len(state) == len(model.core.initial_state(1)) + 2
+        assert torch.equal(torch.cat([first, second], dim=1), whole), cell
+        assert biggest_gap(windows_state, state) == 0, cell
+        assert torch.allclose(stepped, whole, atol=1e-5), cell
+        assert biggest_gap(stepper.to_state(stepped_state), state) < 1e-5, cell
+
+
+def test_right_padded_rows_read_as_they_would_alone():
+    model = attending()
+    ids = torch.randint(0, 11, (3, 20), generator=torch.Generator().manual_seed(2))
+    lengths = torch.tensor([20, 9, 3])
+    with torch.no_grad():
+        logits, state = model.final(ids, lengths)
+        for row, length in enumerate(lengths.tolist()):
+            alone, alone_state = model(ids[row:row + 1, :length])
+            assert torch.allclose(logits[row], alone[0, -1], atol=1e-6)
+            assert biggest_gap([t[:, row] for t in state], [t[:, 0] for t in alone_state]) < 1e-6
+
+
+def test_training_layer_by_layer_attends_the_same():
+    model = attending(dropout=0.2)
+    ids = torch.randint(0, 11, (3, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected, expected_state = model(ids)
+        model.train()
+        model.dropout = nn.Identity()       # no masks: the by-layer path must then equal the one-call path
+        assert model.core.by_layer
+        got, state = model(ids)
+    assert torch.allclose(got, expected, atol=1e-6) and biggest_gap(state, expected_state) < 1e-6
+
+
+def test_each_character_sees_exactly_the_last_outputs_that_exist():
+    attention = PastAttention(hidden_size=6, memory=4).double()
+    output = torch.randn(2, 5, 6, dtype=torch.double)
+    memory, seen = attention.initial_state(2, "cpu", torch.double)
+    seen[0, 1, 0] = 2                          # row 1 has read two characters before this window
+    _, (kept, kept_seen), weights = attention(output, (memory, seen), keep_weights=True)
+    # [memory slots 0..3; window 0..4]: character t sees positions t+1 .. t+4, of which the filled slots.
+    for row, filled in ((0, 0), (1, 2)):
+        for t in range(5):
+            seen_positions = {p for p in range(t + 1, t + 5) if p >= 4 - filled}
+            nonzero = {p for p in range(9) if weights[row, t, p] > 0}
+            assert nonzero == seen_positions, (row, t)
+    assert torch.equal(kept, output[:, 1:].transpose(0, 1)) and kept_seen.flatten().tolist() == [4, 4]
+
+
+def test_gradients_are_exact():
+    attention = PastAttention(hidden_size=5, memory=3).double()
+    memory = torch.randn(3, 2, 5, dtype=torch.double)
+    seen = torch.tensor([[[3.0], [1.0]]], dtype=torch.double)
+    output = torch.randn(2, 4, 5, dtype=torch.double, requires_grad=True)
+
+    def mixed(output, *weights):
+        return torch.func.functional_call(attention, dict(zip(("query.weight", "key.weight", "out.weight"), weights)),
+                                          (output, (memory, seen)))[0]
+
+    weights = [p.detach().clone().requires_grad_() for p in attention.parameters()]
+    assert torch.autograd.gradcheck(mixed, (output, *weights))
+
+
+def test_resume_continues_exactly_with_the_memory_in_the_checkpoint(tmp_path, corpus):
+    config = {**TINY_TRAIN, "max_steps": 20, "eval_every": 7, "seq_len": 8}
+    model = {**TINY_MODEL, "attention_memory": 12}     # longer than a window: memory spans windows
+    straight, _ = straight_and_resumed(corpus, tmp_path, model, config)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert len(a["state"]) == 4 and a["state"][2].shape[0] == 12 and torch.equal(a["state"][2], b["state"][2])
+
+
+def test_the_loss_reaches_every_attention_weight_and_only_this_window():
+    model = attending().train()
+    ids = torch.randint(0, 11, (3, 12), generator=torch.Generator().manual_seed(4))
+    _, carried = model(ids[:, :6])
+    carried = tuple(t.detach() for t in carried)
+    logits, _ = model(ids[:, 6:], carried)
+    nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 6:].flatten()).backward()
+    for name in ("query", "key", "out"):
+        assert getattr(model.attention, name).weight.grad.abs().sum() > 0, name
+    assert all(not t.requires_grad for t in carried)
+
+
+def test_a_model_with_attention_trains(tmp_path, corpus):
+    train(corpus, tmp_path, model_config={**TINY_MODEL, "attention_memory": 16},
+          train_config={**TINY_TRAIN, "max_steps": 30, "eval_every": 10})
+    losses = [json.loads(line)["val_loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0]
