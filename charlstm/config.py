@@ -15,10 +15,10 @@ from typing import Any
 from charlstm.errors import ConfigError
 
 # Fused PyTorch cores first, then the custom cells of charlstm.cells (kept in step with CUSTOM_CELLS).
-CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork")
+CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork", "grid")
 # Cells with a memory cell c_t and LSTM gates (the forget gate among them): where --forget-bias and
 # --chrono-init mean something, and what the units suite reads.
-MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated")
+MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated", "grid")
 # A clockwork module's period doubles from one to the next: 16 modules reach 32,768 steps.
 MAX_CLOCKWORK_MODULES = 16
 # A window of T characters scores T x (M + T) pairs per stream: past this the scores outgrow any batch.

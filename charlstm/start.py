@@ -43,6 +43,9 @@ def fresh_start(corpus: Corpus, model_options: dict, train_options: dict) -> Sta
     if model_config.cell == "depth-gated" and model_config.num_layers == 1:
         notes.append("depth-gated with one layer is a plain LSTM (the depth gate links a layer to the one "
                      "below); use --num-layers 2 or more")
+    if model_config.cell == "grid" and model_config.num_layers == 1:
+        notes.append("grid with one layer has no memory along depth to carry (an LSTM in time with a gated "
+                     "read-out); use --num-layers 2 or more")
     seed_everything(config.seed)  # before the model draws its initial weights
     model = CharRNN(model_config)
     return Start(model, corpus.vocab, config, notes=notes)

@@ -28,6 +28,7 @@ def test_every_cell_gets_the_first_cells_parameter_count_within_5_percent(base):
         assert count == count_parameters(ModelConfig(**{**base.to_dict(), "cell": cell, "hidden_size": hidden}))
     sizes = dict((cell, hidden) for cell, hidden, _ in plan)
     assert sizes["rnn"] > sizes["gru"] > sizes["lstm"] and sizes["clockwork"] > sizes["rnn"]
+    assert 0.66 < sizes["grid"] / sizes["lstm"] < 0.75   # twice an LSTM's gates per unit: about 1/√2 the units
 
 
 def test_counting_on_the_meta_device_counts_what_a_real_model_holds():

@@ -26,13 +26,13 @@ def test_gru_trace_reproduces_the_fused_gru():
     assert set(result.gates) == {"reset", "update", "candidate"}
 
 
-@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "rnn"])
+@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "grid", "rnn"])
 def test_every_cell_traces_and_its_gates_are_counted(cell):
     model = tiny_model(len(VOCAB), cell=cell, num_layers=2)
     text = "ab ba\nab" * 30
     result = passage_trace(model, VOCAB, text, rows=4, warmup=10)
     assert len(result.text) == len(text) - 10 and result.hidden.shape == (len(text) - 10, 2, 32)
-    assert (result.cell is not None) == (cell in ("peephole", "coupled", "depth-gated"))
+    assert (result.cell is not None) == (cell in ("peephole", "coupled", "depth-gated", "grid"))
     report = gate_statistics(result, cell)
     if not GATES[cell]:
         assert report.stats == [] and report.note

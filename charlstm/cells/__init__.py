@@ -1,6 +1,6 @@
-"""Every cell of "Understanding LSTM Networks", behind one interface (``charlstm.cells.base``): PyTorch's
-fused ``lstm``, ``gru`` and ``rnn`` (``charlstm.cells.fused``), and charlstm's own, each a ``CustomCore``
-in its own module."""
+"""Every cell of "Understanding LSTM Networks" (and the Grid LSTM), behind one interface
+(``charlstm.cells.base``): PyTorch's fused ``lstm``, ``gru`` and ``rnn`` (``charlstm.cells.fused``), and
+charlstm's own, each a ``CustomCore`` in its own module."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from charlstm.cells.clockwork import ClockworkRNN
 from charlstm.cells.coupled import CoupledLSTM
 from charlstm.cells.depth_gated import DepthGatedLSTM
 from charlstm.cells.fused import FUSED_CORES, FusedCore, build_fused_core
+from charlstm.cells.grid import GridLSTM
 from charlstm.cells.peephole import PeepholeLSTM
 
 __all__ = ["CustomCore", "FusedCore", "StateTuple", "CUSTOM_CELLS", "FUSED_CORES", "build_core"]
 
 CUSTOM_CELLS = {"peephole": PeepholeLSTM, "coupled": CoupledLSTM, "depth-gated": DepthGatedLSTM,
-                "clockwork": ClockworkRNN}
+                "clockwork": ClockworkRNN, "grid": GridLSTM}
 
 
 def build_core(config):

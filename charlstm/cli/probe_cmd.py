@@ -263,8 +263,9 @@ def render_gates(report) -> None:
         return
     table = Table(title=f"gate saturation over {report.positions:,} held-out characters (shut < 0.1, open > 0.9; "
                         f"share of steps, mean over units)", title_justify="left")
+    widest = max(len(s.gate) for s in report.stats)   # gate names whole (a grid's "depth-forget"); headers wrap
     for column in ("layer", "gate", "shut", "open", "units mostly shut", "units mostly open", "never saturated"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", min_width=widest if column == "gate" else None)
     for s in report.stats:
         table.add_row(str(s.layer), s.gate, f"{s.mean_shut:.1%}", f"{s.mean_open:.1%}", str(s.mostly(s.shut)),
                       str(s.mostly(s.open)), str(s.never_saturated))

@@ -23,6 +23,7 @@ SHUT, OPEN = 0.1, 0.9
 # so it only mirrors the forget gate; a GRU's candidate n and an LSTM's g are tanh values, not gates.
 GATES = {"lstm": ("input", "forget", "output"), "peephole": ("input", "forget", "output"),
          "coupled": ("forget", "output"), "depth-gated": ("input", "forget", "output", "depth"),
+         "grid": ("input", "forget", "output", "depth-input", "depth-forget", "depth-output"),
          "gru": ("reset", "update"), "rnn": (), "clockwork": ()}
 NO_GATES = {"rnn": "a plain RNN has no gates: every step overwrites its whole state",
             "clockwork": "a clockwork RNN has no learned gates: its modules update on a fixed schedule"}

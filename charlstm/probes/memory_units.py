@@ -1,7 +1,7 @@
 """Which units carry the memory, and where the gates open and close.
 
 ``memory_units`` traces (``charlstm.probes.trace``) a model with a memory cell (``lstm``, ``peephole``,
-``coupled``, ``depth-gated``) on the cue-swap contexts: the same filler after each cue, so a unit whose cell
+``coupled``, ``depth-gated``, ``grid``: its memory along time) on the cue-swap contexts: the same filler after each cue, so a unit whose cell
 state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
 score is the share of that unit's variance explained by the cue (eta squared, 0..1). For the best unit
 it returns the whole trace of c_t for each cue and the forget gate along the way: Olah's conveyor belt,
