@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
 from charlstm.attention import PastAttention
 from charlstm.config import ModelConfig
 from charlstm.model import CharRNN
+from charlstm.probes import cue_swap
+from charlstm.probes.looked import looked
+from charlstm.probes.prompt import probe_prompt
 from charlstm.stepper import Stepper
 from charlstm.train import train
-from tests.conftest import TINY_MODEL, TINY_TRAIN, straight_and_resumed
+from tests.conftest import MEMORY_VOCAB, TINY_MODEL, TINY_TRAIN, straight_and_resumed, tiny_model
 
 MEMORY = 7
 
@@ -127,3 +131,61 @@ def test_a_model_with_attention_trains(tmp_path, corpus):
           train_config={**TINY_TRAIN, "max_steps": 30, "eval_every": 10})
     losses = [json.loads(line)["val_loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+# ------------------------------------------------------------------------------------ where it looked
+
+def test_looked_maps_each_weight_to_its_character():
+    """With a zero query every filled position gets the same weight: the answer's first character is read
+    after the start character, the warm-up and the text, so each text character gets 1 / all of them."""
+    model = tiny_model(len(MEMORY_VOCAB), attention_memory=64)
+    with torch.no_grad():
+        model.attention.query.weight.zero_()
+    prefix, text = "Hi. ", "I grew up in France. "
+    (found,) = looked(model, MEMORY_VOCAB, [text], ["F"], prefix=prefix)
+    seen = 1 + len(prefix) + len(text)
+    assert found.weights == pytest.approx([1 / seen] * len(text))
+    assert found.warmup == pytest.approx((1 + len(prefix)) / seen)
+    # A memory shorter than the context: only the last 8 outputs are seen.
+    model = tiny_model(len(MEMORY_VOCAB), attention_memory=8)
+    with torch.no_grad():
+        model.attention.query.weight.zero_()
+    (found,) = looked(model, MEMORY_VOCAB, [text], ["F"], prefix=prefix)
+    assert found.weights == pytest.approx([0.0] * (len(text) - 8) + [1 / 8] * 8) and found.warmup == 0
+    assert looked(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, [text], ["F"]) == []
+
+
+def test_cue_swap_reports_the_attention_on_the_cue_only_for_models_that_attend():
+    probe = cue_swap.language_probe(distances=(0, 50), draws=1)
+    plain = cue_swap.run_cue_swap(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, probe)
+    assert all(row.attention_on_cue is None for row in plain.rows)
+    model = tiny_model(len(MEMORY_VOCAB), attention_memory=400)
+    report = cue_swap.run_cue_swap(model, MEMORY_VOCAB, probe)
+    near, far = (row.attention_on_cue for row in report.rows)
+    assert 0 < far < near < 1      # an untrained head spreads its weight: the cue's share falls with distance
+
+
+def test_prompt_probe_and_report_show_where_it_looked(tmp_path):
+    model = tiny_model(len(MEMORY_VOCAB), attention_memory=32)
+    reports = probe_prompt(model, MEMORY_VOCAB, "I grew up in France. I speak fluent ", ["French.", "German."],
+                           swaps=["France=Spain"])
+    for report in reports:
+        assert [found.answer for found in report.looked] == ["French.", "German."]
+        assert all(sum(f.weights) + f.warmup + f.on_answer == pytest.approx(1.0) for f in report.looked)
+    assert probe_prompt(tiny_model(len(MEMORY_VOCAB)), MEMORY_VOCAB, "I grew up. ", ["a"])[0].looked == []
+
+
+def test_report_of_a_model_with_attention(tmp_path, corpus):
+    from charlstm.checkpoint import load_model
+    from charlstm.report.build import ReportOptions, gather
+    from charlstm.report.page import render
+
+    train(corpus, tmp_path / "run", model_config={**TINY_MODEL, "attention_memory": 24},
+          train_config={**TINY_TRAIN, "max_steps": 3})
+    model, vocab, payload, path = load_model(tmp_path / "run")
+    (tmp_path / "held_out.txt").write_text(corpus.vocab.decode(corpus.val) * 30, encoding="utf-8")
+    page = render(gather(model, vocab, payload, path, ReportOptions(text=tmp_path / "held_out.txt", chars=600,
+                                                                    positions=20)))
+    section = page.split("<h2>Attention: where the model looked", 1)[1].split("<h2>", 1)[0]
+    assert "id='looked'" in section and "its last 24 outputs" in section
+    assert "attention over its last 24 outputs" in page.split("<h2>", 1)[0]   # the facts table

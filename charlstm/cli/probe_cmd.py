@@ -162,6 +162,21 @@ def render_prompt(reports) -> None:
         console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.gradient_norm)))
         console.print(f"  {'':>12} most: " + ", ".join(f"{found.text[i]!r}@{i} {share:.0%}" for i, share in found.top()),
                       markup=False)
+    if reports[0].looked:
+        render_looked([(r.label, found) for r in reports for found in r.looked
+                       if r is reports[0] or found.answer == max(r.saliency, key=lambda s: s.logprob).answer])
+
+
+def render_looked(shown) -> None:
+    """Where a model with attention looked while reading each candidate."""
+    console.print(f"attention: where the model looked while reading each candidate "
+                  f"[dim](background: attention weight, {LOG_SCALE})[/]")
+    for label, found in shown:
+        name = f"{found.answer!r}" if label == "original" else f"{label}: {found.answer!r}"
+        console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.weights)))
+        top = sorted(range(len(found.text)), key=lambda i: -found.weights[i])[:3]
+        console.print(f"  {'':>12} most: " + ", ".join(f"{found.text[i]!r}@{i} {found.weights[i]:.0%}" for i in top)
+                      + f"; warm-up {found.warmup:.0%}", markup=False)
 
 
 def _saliency_text(text: str, values: list[float]):
@@ -175,11 +190,14 @@ def _saliency_text(text: str, values: list[float]):
 def render_cue_swap(report) -> None:
     table = Table(title=f"{report.name}: does the answer follow the cue? (chance {report.chance:.1%})",
                   title_justify="left")
-    for column in ("distance", "filler chars", "cue→answer", "accuracy", "P(right)", "contexts"):
+    attention = any(row.attention_on_cue is not None for row in report.rows)
+    for column in ("distance", "filler chars", "cue→answer", "accuracy", "P(right)", "contexts",
+                   *(["attention on cue"] if attention else [])):
         table.add_column(column, justify="right")
     for row in report.rows:
         table.add_row(str(row.distance), f"{row.filler_chars:.0f}", f"{row.cue_to_answer:.0f}",
-                      _percent(row.accuracy), f"{row.p_correct:.3f}", str(row.contexts))
+                      _percent(row.accuracy), f"{row.p_correct:.3f}", str(row.contexts),
+                      *([f"{row.attention_on_cue:.1%}"] if attention else []))
     console.print(table)
     curve = sparkline([r.accuracy for r in report.rows], 0.0, 1.0)
     span = report.memory_span

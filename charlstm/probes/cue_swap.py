@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from charlstm.corpora import is_builtin, memory, parse_builtin, unseen
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
+from charlstm.probes.looked import attends, looked
 from charlstm.probes.saliency import Saliency, mean_summary, saliencies, span_summary
 from charlstm.probes.scoring import score_continuations
 from charlstm.probes.warmup import resolve_warmup
@@ -77,6 +78,8 @@ class DistanceRow:
     accuracy: float
     p_correct: float          # mean probability of the right answer, normalised over the candidates
     contexts: int
+    # A model with attention: the mean share of its attention on the cue sentence while it answers.
+    attention_on_cue: float | None = None
 
 
 @dataclass
@@ -151,7 +154,9 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, saliency_dra
         p_right = [float(probs[i, t]) for i, t in enumerate(truths)]
         rows.append(DistanceRow(distance=distance, filler_chars=sum(map(len, fillers)) / len(fillers),
                                 cue_to_answer=sum(gaps) / len(gaps), accuracy=sum(hits) / len(hits),
-                                p_correct=sum(p_right) / len(p_right), contexts=len(prompts)))
+                                p_correct=sum(p_right) / len(p_right), contexts=len(prompts),
+                                attention_on_cue=_attention_on_cue(model, vocab, probe, prompts,
+                                                                   [candidates[t] for t in truths], labels)))
         for label in per_cue:
             mine = [h for h, lab in zip(hits, labels) if lab == label]
             per_cue[label].append(sum(mine) / len(mine))
@@ -180,6 +185,18 @@ def cue_saliency(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, draws: int) 
                for label in dict.fromkeys(labels)}
     return CueSaliency(distance=distance, contexts=len(texts), mean=mean_summary(summaries), per_cue=per_cue,
                        example=results[0], spans=spans[0])
+
+
+def _attention_on_cue(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, prompts: list[str], answers: list[str],
+                      labels: list[str]) -> float | None:
+    """The mean share of attention on the cue sentence while the right answer is read (None without
+    attention)."""
+    if not attends(model):
+        return None
+    texts = [prompt[len(probe.prefix):] for prompt in prompts]
+    cues = {cue.label: cue for cue in probe.cues}
+    found = looked(model, vocab, texts, answers, prefix=probe.prefix)
+    return sum(f.share(*context_spans(probe, cues[label], f.text)["cue"]) for f, label in zip(found, labels)) / len(found)
 
 
 def context_spans(probe: CueSwapProbe, cue: Cue, text: str) -> dict[str, tuple[int, int]]:

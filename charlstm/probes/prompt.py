@@ -2,7 +2,8 @@
 
 ``--swap France=Germany,Spain`` repeats the probe with "France" replaced by each alternative, side by side,
 so a glance shows whether the prediction follows the cue. Each report also carries the saliency of every
-candidate (``charlstm.probes.saliency``): how much its log-probability depends on each character of the prompt.
+candidate (``charlstm.probes.saliency``): how much its log-probability depends on each character of the prompt,
+and, for a model with attention, where it looked while reading the candidate (``charlstm.probes.looked``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from charlstm.errors import ProbeError
 from charlstm.model import CharRNN
+from charlstm.probes.looked import Looked, attends, looked
 from charlstm.probes.saliency import Saliency, saliencies
 from charlstm.probes.scoring import next_char_distribution, normalise, score_continuations
 from charlstm.probes.warmup import resolve_warmup
@@ -29,9 +31,11 @@ class PromptReport:
     greedy: str                         # its greedy continuation
     prefix: str = ""                    # the warm-up read before the prompt
     saliency: list[Saliency] = field(default_factory=list)   # one per candidate, over the prompt's characters
+    looked: list[Looked] = field(default_factory=list)       # a model with attention: one per candidate, likewise
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "saliency": [s.to_dict() for s in self.saliency]}
+        return {**self.__dict__, "saliency": [s.to_dict() for s in self.saliency],
+                "looked": [found.to_dict() for found in self.looked]}
 
 
 def parse_swaps(specs: list[str]) -> list[tuple[str, str]]:
@@ -66,8 +70,9 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
     prefix = resolve_warmup(model, vocab, prefix)
     scores = score_continuations(model, vocab, [prefix + text for _, text in variants], candidates)
     # every variant's every candidate in one batched backward pass
-    found = iter(saliencies(model, vocab, [text for _, text in variants for _ in candidates],
-                            [c for _ in variants for c in candidates], prefix=prefix))
+    texts, answers = [text for _, text in variants for _ in candidates], [c for _ in variants for c in candidates]
+    found = iter(saliencies(model, vocab, texts, answers, prefix=prefix))
+    attention = iter(looked(model, vocab, texts, answers, prefix=prefix))
     reports = []
     for (label, text), row in zip(variants, scores):
         probs = next_char_distribution(model, vocab, prefix + text)
@@ -76,5 +81,6 @@ def probe_prompt(model: CharRNN, vocab: Vocab, prompt: str, candidates: list[str
             label=label, prompt=text, candidates=list(candidates), logprobs=row.tolist(),
             probabilities=normalise(row), top_next=[(vocab.chars[i], float(p)) for p, i in zip(top.values, top.indices)],
             greedy=sample_text(model, vocab, continuation, prompt=prefix + text, options=SamplingOptions(greedy=True)),
-            prefix=prefix, saliency=[next(found) for _ in candidates]))
+            prefix=prefix, saliency=[next(found) for _ in candidates],
+            looked=[next(attention) for _ in candidates] if attends(model) else []))
     return reports

@@ -20,6 +20,7 @@ from charlstm.model import CharRNN
 from charlstm.probes.context_usage import held_out_ids, run_context_usage, skipped_note
 from charlstm.probes.gates import GateReport, run_gate_statistics
 from charlstm.probes.interpretable import InterpretableReport, interpretable_units
+from charlstm.probes.looked import Looked, looked
 from charlstm.probes.saliency import Saliency, saliency
 from charlstm.probes.suites import SuiteOptions, default_suites, run_suites
 from charlstm.probes.warmup import resolve_warmup
@@ -58,6 +59,7 @@ class ReportData:
     saliency: Saliency | None = None
     saliency_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     saliency_about: str = ""
+    looked: Looked | None = None                  # a model with attention: where it looked, same example
     notes: list[str] = field(default_factory=list)   # how things were measured, shown at the end
 
 
@@ -104,6 +106,7 @@ def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str,
         data.saliency, data.saliency_spans = cue_swap.saliency.example, cue_swap.saliency.spans
         data.saliency_about = (f"one cue-swap context, {cue_swap.saliency.distance} characters of filler between "
                                f"the cue and the question")
+        _add_looked(data, model, vocab, cue_swap.prefix)
         return
     start = next((i for i in range(SALIENCY_CONTEXT, len(held_out))
                   if held_out[i].isalpha() and not held_out[i - 1].isalnum()), None)
@@ -115,6 +118,13 @@ def _add_saliency(data: ReportData, model: CharRNN, vocab: Vocab, held_out: str,
     data.saliency = saliency(model, vocab, held_out[start - SALIENCY_CONTEXT:start], held_out[start:end],
                              prefix=warmup)
     data.saliency_about = f"the next word of a held-out passage after the {SALIENCY_CONTEXT} characters before it"
+    _add_looked(data, model, vocab, warmup)
+
+
+def _add_looked(data: ReportData, model: CharRNN, vocab: Vocab, prefix: str) -> None:
+    """Where a model with attention looked, on the saliency's own example."""
+    found = looked(model, vocab, [data.saliency.text], [data.saliency.answer], prefix=prefix)
+    data.looked = found[0] if found else None
 
 
 def report_json(data: ReportData) -> str:
@@ -123,4 +133,5 @@ def report_json(data: ReportData) -> str:
                        "suites": {name: report.to_dict() for name, report in data.suites.items()},
                        "gates": data.gates.to_dict(), "units": data.units.to_dict(),
                        "saliency": data.saliency.to_dict() if data.saliency else None,
-                       "saliency_spans": data.saliency_spans, "notes": data.notes}, ensure_ascii=False, indent=2)
+                       "saliency_spans": data.saliency_spans,
+                       "looked": data.looked.to_dict() if data.looked else None, "notes": data.notes}, ensure_ascii=False, indent=2)

@@ -62,6 +62,7 @@ def render(data: ReportData) -> str:
             *_sample(data.sample)]
     body += _memory(data.suites)
     body += _saliency(data)
+    body += _looked(data)
     if "context" in data.suites:
         body += _context(data.suites["context"])
     body += _gates(data)
@@ -79,7 +80,9 @@ def _facts(facts: dict) -> str:
     model = facts["model_config"]
     rows = [("checkpoint", facts.get("path") or "-"),
             ("model", f"{model['cell']}, {model['num_layers']} x {model['hidden_size']}, embedding "
-                      f"{model['embedding_dim']}, {facts['parameters']:,} parameters"),
+                      f"{model['embedding_dim']}, {facts['parameters']:,} parameters"
+                      + (f", attention over its last {model['attention_memory']:,} outputs"
+                         if model.get("attention_memory") else "")),
             ("corpus", (facts.get("corpus") or {}).get("name", "-")),
             ("trained", f"{facts.get('step') or 0:,} steps, {facts.get('chars_seen') or 0:,} characters"),
             ("validation loss", _loss(facts.get("val_loss")))]
@@ -141,8 +144,7 @@ def _memory(suites: dict) -> list[str]:
                   line_chart({"accuracy": points, "chance": [(d, report.chance) for d, _ in points]},
                              "filler characters between cue and question", "accuracy",
                              "cue-swap accuracy by distance", y_range=(0.0, 1.0)),
-                  table(["distance", "accuracy", "P(right)", "contexts"],
-                        [(r.distance, f"{r.accuracy:.1%}", f"{r.p_correct:.3f}", r.contexts) for r in report.rows])]
+                  _cue_swap_table(report)]
     if "forgetting" in suites:
         report = suites["forgetting"]
         parts += ["<h2>Forgetting: a new subject must overwrite the pronoun</h2>",
@@ -152,6 +154,13 @@ def _memory(suites: dict) -> list[str]:
     if "units" in suites:
         parts += ["<h2>The unit that carries the cue</h2>", *memory_unit_section(suites["units"])]
     return parts
+
+
+def _cue_swap_table(report) -> str:
+    attention = any(r.attention_on_cue is not None for r in report.rows)
+    return table(["distance", "accuracy", "P(right)", "contexts", *(["attention on the cue"] if attention else [])],
+                 [(r.distance, f"{r.accuracy:.1%}", f"{r.p_correct:.3f}", r.contexts,
+                   *([f"{r.attention_on_cue:.1%}"] if attention else [])) for r in report.rows])
 
 
 def _saliency(data: ReportData) -> list[str]:
@@ -169,6 +178,32 @@ def _saliency(data: ReportData) -> list[str]:
         rows = [(name, f"{summary[name]['share']:.0%}", f"{summary[name]['per_char']:.4f}", b - a)
                 for name, (a, b) in data.saliency_spans.items()]
         parts.append(table(["span", "share of gradient", "per character", "characters"], rows, left=1))
+    return parts
+
+
+def _looked(data: ReportData) -> list[str]:
+    """Where a model with attention looked: the saliency's example tinted by its attention weights, and the
+    share of attention on the cue at each cue-swap distance."""
+    found = data.looked
+    if found is None:
+        return []
+    memory = data.facts["model_config"].get("attention_memory")
+    parts = ["<h2>Attention: where the model looked</h2>",
+             f"<p>The model attends over its last {memory:,} outputs (charlstm.attention). For "
+             f"{esc(data.saliency_about)}: each character is tinted by the attention weight it received while "
+             f"the model read <b>{esc(found.answer)}</b> (the mean over its characters; {LOG_SCALE}). "
+             f"{found.warmup:.0%} of the weight fell on the warm-up before the text.</p>",
+             tinted(found.text, found.weights, "attention", levels=log_levels(found.weights),
+                    attributes=" id='looked'")]
+    if data.saliency_spans:
+        rows = [(name, f"{found.share(a, b):.0%}", b - a) for name, (a, b) in data.saliency_spans.items()]
+        parts.append(table(["span", "share of attention", "characters"], rows, left=1))
+    cue_swap = data.suites.get("cue-swap")
+    if cue_swap is not None and any(r.attention_on_cue is not None for r in cue_swap.rows):
+        points = [(r.distance, r.attention_on_cue) for r in cue_swap.rows]
+        parts.append(line_chart({"attention on the cue": points}, "filler characters between cue and question",
+                                "share of attention", "attention on the cue sentence while answering",
+                                y_range=(0.0, 1.0)))
     return parts
 
 
