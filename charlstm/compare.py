@@ -2,6 +2,9 @@
 order, seed and training budget, and measured the same way, to check on your own corpus the conclusion
 Olah's post ends with (Greff et al. 2015; Jozefowicz et al. 2015: the variants are roughly equal).
 
+A cell may be given with attention over its past (``lstm+attention``, ``charlstm.attention``; its memory
+from ``attention_memory``), so the next step of Olah's post is compared like the cells.
+
 Each cell gets the hidden size whose parameter count comes closest to the first cell's (within 5%, or
 the comparison is refused), and trains into its own run directory under one compare directory. A cell
 whose run already exists is resumed: a finished run is reused as it is, an interrupted one continues.
@@ -56,11 +59,17 @@ class CompareRow:
     reason: str = ""                         # why its training stopped
 
 
+# A compared entry is a cell, or a cell with attention over its past: "lstm+attention" (charlstm.attention),
+# its memory M from --attention-memory.
+WITH_ATTENTION = "+attention"
+
+
 def parse_cells(text: str) -> list[str]:
     cells = [cell.strip() for cell in text.split(",") if cell.strip()]
-    unknown = [cell for cell in cells if cell not in CELLS]
+    unknown = [cell for cell in cells if cell.removesuffix(WITH_ATTENTION) not in CELLS]
     if not cells or unknown:
-        raise ConfigError(f"--cells: {', '.join(unknown) or 'none given'}; choose from {', '.join(CELLS)}")
+        raise ConfigError(f"--cells: {', '.join(unknown) or 'none given'}; choose from {', '.join(CELLS)}, each "
+                          f"alone or with {WITH_ATTENTION} (e.g. lstm{WITH_ATTENTION})")
     if len(set(cells)) != len(cells):
         raise ConfigError("--cells: each cell once")
     return cells
@@ -75,7 +84,9 @@ def count_parameters(config: ModelConfig) -> int:
 def matched_sizes(cells: list[str], base: ModelConfig) -> list[tuple[str, int, int]]:
     """(cell, hidden size, parameters) per cell: the first cell at ``base.hidden_size``, every other at the
     hidden size whose count is nearest the first's; refused if any misses it by more than 5%."""
-    target = count_parameters(replace(base, cell=cells[0]))
+    if any(cell.endswith(WITH_ATTENTION) for cell in cells) and not base.attention_memory:
+        raise ConfigError(f"--cells with {WITH_ATTENTION}: give its memory, --attention-memory M (characters)")
+    target = count_parameters(_sized(base, cells[0], base.hidden_size))
     plan = [(cells[0], base.hidden_size, target)]
     for cell in cells[1:]:
         low, high = 1, base.hidden_size * 8
@@ -95,9 +106,11 @@ def matched_sizes(cells: list[str], base: ModelConfig) -> list[tuple[str, int, i
     return plan
 
 
-def _sized(base: ModelConfig, cell: str, hidden: int) -> ModelConfig:
-    return replace(base, cell=cell, hidden_size=hidden,
-                   clockwork_modules=min(base.clockwork_modules, hidden))
+def _sized(base: ModelConfig, entry: str, hidden: int) -> ModelConfig:
+    """The model of a compared entry (a cell, or a cell with attention) at ``hidden`` units."""
+    return replace(base, cell=entry.removesuffix(WITH_ATTENTION), hidden_size=hidden,
+                   clockwork_modules=min(base.clockwork_modules, hidden),
+                   attention_memory=base.attention_memory if entry.endswith(WITH_ATTENTION) else 0)
 
 
 def model_options(base: ModelConfig, cell: str, hidden: int) -> dict[str, Any]:
@@ -134,7 +147,7 @@ def compare(corpus: Corpus, out_dir: Path | str, cells: list[str], model: dict |
     """Train and measure each cell (see the module docstring); returns one row per cell, in order.
     ``on_event(cell, event)`` sees every training event."""
     out_dir = Path(out_dir)
-    base = ModelConfig(vocab_size=len(corpus.vocab), **{**(model or {}), "cell": cells[0]})
+    base = ModelConfig(vocab_size=len(corpus.vocab), **{**(model or {}), "cell": cells[0].removesuffix(WITH_ATTENTION)})
     plan = matched_sizes(cells, base)
     results_path = out_dir / RESULTS
     saved = _read_results(results_path)

@@ -24,7 +24,8 @@ from charlstm.dropout import Dropout
 
 # An LSTM's state is (h, c), each (L, B, H); a GRU's or RNN's is (h,); a custom cell's a tuple of
 # (L, B, width) tensors, h first (see charlstm.cells.base). A model with attention adds its memory after
-# the core's: (M, B, H) and (1, B, 1) (charlstm.attention). Every tensor's dimension 1 is the batch.
+# the core's: keys and values (M, B, d) and a count (1, B, 1) (charlstm.attention). Every tensor's
+# dimension 1 is the batch.
 State = tuple[torch.Tensor, ...]
 
 
@@ -113,7 +114,7 @@ class CharRNN(nn.Module):
         if state is None:
             fresh = self.attention.initial_state(batch_size, device) if self.attention is not None else ()
             return None, fresh
-        count = len(state) - (2 if self.attention is not None else 0)
+        count = len(state) - (3 if self.attention is not None else 0)
         return tuple(state[:count]), tuple(state[count:])
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:

@@ -44,7 +44,7 @@ def test_windows_steps_and_one_pass_agree_for_every_kind_of_core():
             stepper = Stepper(model)
             stepped_state = stepper.initial_state(3)
             stepped = torch.stack([stepper.step(ids[:, t], stepped_state) for t in range(20)], dim=1)
-        assert len(state) == len(model.core.initial_state(1)) + 2
+        assert len(state) == len(model.core.initial_state(1)) + 3
         assert torch.equal(torch.cat([first, second], dim=1), whole), cell
         assert biggest_gap(windows_state, state) == 0, cell
         assert torch.allclose(stepped, whole, atol=1e-5), cell
@@ -78,27 +78,27 @@ def test_training_layer_by_layer_attends_the_same():
 def test_each_character_sees_exactly_the_last_outputs_that_exist():
     attention = PastAttention(hidden_size=6, memory=4).double()
     output = torch.randn(2, 5, 6, dtype=torch.double)
-    memory, seen = attention.initial_state(2, "cpu", torch.double)
+    keys, values, seen = attention.initial_state(2, "cpu", torch.double)
     seen[0, 1, 0] = 2                          # row 1 has read two characters before this window
-    _, (kept, kept_seen), weights = attention(output, (memory, seen), keep_weights=True)
+    _, (kept, _, kept_seen), weights = attention(output, (keys, values, seen), keep_weights=True)
     # [memory slots 0..3; window 0..4]: character t sees positions t+1 .. t+4, of which the filled slots.
     for row, filled in ((0, 0), (1, 2)):
         for t in range(5):
             seen_positions = {p for p in range(t + 1, t + 5) if p >= 4 - filled}
             nonzero = {p for p in range(9) if weights[row, t, p] > 0}
             assert nonzero == seen_positions, (row, t)
-    assert torch.equal(kept, output[:, 1:].transpose(0, 1)) and kept_seen.flatten().tolist() == [4, 4]
+    assert torch.equal(kept, attention.key(output)[:, 1:].transpose(0, 1)) and kept_seen.flatten().tolist() == [4, 4]
 
 
 def test_gradients_are_exact():
     attention = PastAttention(hidden_size=5, memory=3).double()
-    memory = torch.randn(3, 2, 5, dtype=torch.double)
+    keys, values = torch.randn(3, 2, 5, dtype=torch.double), torch.randn(3, 2, 5, dtype=torch.double)
     seen = torch.tensor([[[3.0], [1.0]]], dtype=torch.double)
     output = torch.randn(2, 4, 5, dtype=torch.double, requires_grad=True)
+    names = [name for name, _ in attention.named_parameters()]
 
     def mixed(output, *weights):
-        return torch.func.functional_call(attention, dict(zip(("query.weight", "key.weight", "out.weight"), weights)),
-                                          (output, (memory, seen)))[0]
+        return torch.func.functional_call(attention, dict(zip(names, weights)), (output, (keys, values, seen)))[0]
 
     weights = [p.detach().clone().requires_grad_() for p in attention.parameters()]
     assert torch.autograd.gradcheck(mixed, (output, *weights))
@@ -111,7 +111,7 @@ def test_resume_continues_exactly_with_the_memory_in_the_checkpoint(tmp_path, co
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert len(a["state"]) == 4 and a["state"][2].shape[0] == 12 and torch.equal(a["state"][2], b["state"][2])
+    assert len(a["state"]) == 5 and a["state"][2].shape[0] == 12 and torch.equal(a["state"][3], b["state"][3])
 
 
 def test_the_loss_reaches_every_attention_weight_and_only_this_window():
@@ -121,7 +121,7 @@ def test_the_loss_reaches_every_attention_weight_and_only_this_window():
     carried = tuple(t.detach() for t in carried)
     logits, _ = model(ids[:, 6:], carried)
     nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 6:].flatten()).backward()
-    for name in ("query", "key", "out"):
+    for name in ("query", "key", "value", "out"):
         assert getattr(model.attention, name).weight.grad.abs().sum() > 0, name
     assert all(not t.requires_grad for t in carried)
 

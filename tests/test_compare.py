@@ -42,6 +42,22 @@ def test_cells_are_parsed_and_checked():
         parse_cells("lstm,mogrifier")
     with pytest.raises(ConfigError, match="each cell once"):
         parse_cells("lstm,lstm")
+    assert parse_cells("lstm,lstm+attention") == ["lstm", "lstm+attention"]
+    with pytest.raises(ConfigError, match="mogrifier\\+attention; choose from"):
+        parse_cells("lstm,mogrifier+attention")
+
+
+def test_a_cell_with_attention_is_compared_at_the_same_parameter_count(corpus, tmp_path):
+    base = ModelConfig(vocab_size=65, attention_memory=100)
+    with pytest.raises(ConfigError, match="--attention-memory M"):
+        matched_sizes(["lstm", "lstm+attention"], ModelConfig(vocab_size=65))
+    (_, _, plain), (_, hidden, attending) = matched_sizes(["lstm", "lstm+attention"], base)
+    assert hidden < 512 and abs(attending - plain) < 0.01 * plain
+    rows = compare(corpus, tmp_path, ["lstm", "lstm+attention"], model={**TINY, "attention_memory": 20},
+                   config={**TINY_TRAIN, "max_steps": 3})
+    assert [row.cell for row in rows] == ["lstm", "lstm+attention"]
+    saved = [json.loads((tmp_path / cell / "config.json").read_text())["model"] for cell in ("lstm", "lstm+attention")]
+    assert [config["attention_memory"] for config in saved] == [0, 20] and saved[0]["cell"] == saved[1]["cell"] == "lstm"
 
 
 TINY = {"num_layers": 1, "hidden_size": 16, "embedding_dim": 8, "dropout": 0.0}

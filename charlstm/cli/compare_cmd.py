@@ -25,7 +25,9 @@ def compare(
     corpus: Annotated[Optional[list[str]], typer.Argument(
         help="Text files, folders or builtin:memory (default: the recipe's corpus, else builtin:memory)",
         show_default=False)] = None,
-    cells: Annotated[str, typer.Option(help="Comma-separated cells; the first sets the parameter budget.")] = ALL_CELLS,
+    cells: Annotated[str, typer.Option(help="Comma-separated cells; the first sets the parameter budget. A cell "
+                                            "with +attention (lstm+attention) also attends over its past "
+                                            "(--attention-memory characters).")] = ALL_CELLS,
     out: Annotated[Optional[Path], typer.Option(help="Compare directory, one run per cell (default: "
                                                      "checkpoints/compare-CORPUS_NAME)", show_default=False)] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Start from named settings (memory, shakespeare-1min, "
@@ -37,6 +39,8 @@ def compare(
                                                             "parameter budget.", show_default=False)] = None,
     embedding_dim: Annotated[Optional[int], typer.Option(show_default=False)] = None,
     dropout: Annotated[Optional[float], typer.Option(show_default=False)] = None,
+    attention_memory: Annotated[Optional[int], typer.Option(help="The memory of the cells given with +attention, "
+                                                                 "in characters.", show_default=False)] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Training budget of each cell, in steps.",
                                                      show_default=False)] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Training budget of each cell, in seconds.",
@@ -59,6 +63,7 @@ def compare(
 
         charlstm compare --recipe memory --max-steps 2000
         charlstm compare tinyshakespeare.txt --cells lstm,gru,coupled --max-steps 500
+        charlstm compare --recipe memory --cells lstm,lstm+attention --attention-memory 1000 --max-steps 4000
         charlstm compare corpus.txt --max-time 300 --json
     """
     from charlstm.compare import compare as run_compare
@@ -71,7 +76,7 @@ def compare(
     if max_steps is None and max_time is None and recipe is None and config is None:
         raise ConfigError("give every cell the same budget: --max-steps N or --max-time S (or a --recipe)")
     given = {"num_layers": num_layers, "hidden_size": hidden_size, "embedding_dim": embedding_dim,
-             "dropout": dropout}
+             "dropout": dropout, "attention_memory": attention_memory}
     training = {"max_steps": max_steps, "max_time": max_time, "seed": seed, "device": device}
     settings = resolve_settings(inputs=corpus, recipe=recipe, config_file=config,
                                 model={k: v for k, v in given.items() if v is not None},
