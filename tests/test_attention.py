@@ -189,3 +189,14 @@ def test_report_of_a_model_with_attention(tmp_path, corpus):
     section = page.split("<h2>Attention: where the model looked", 1)[1].split("<h2>", 1)[0]
     assert "id='looked'" in section and "its last 24 outputs" in section
     assert "attention over its last 24 outputs" in page.split("<h2>", 1)[0]   # the facts table
+
+
+def test_streams_sampled_together_are_each_the_sample_alone():
+    from charlstm.sample import SamplingOptions, sample_text, sample_texts
+
+    model = tiny_model(len(MEMORY_VOCAB), attention_memory=12)
+    options = SamplingOptions(temperature=0.9)
+    together = sample_texts(model, MEMORY_VOCAB, 40, prompt="I grew up in France. ", options=options, seeds=(1, 2, 3))
+    assert together == [sample_text(model, MEMORY_VOCAB, 40, prompt="I grew up in France. ", options=options, seed=s)
+                        for s in (1, 2, 3)]
+    assert len(set(together)) == 3

@@ -75,6 +75,20 @@ def test_two_processes_with_half_the_streams_each_train_like_one_with_all(workdi
     assert max_difference(weights(workdir / "one" / "last.pt"), weights(workdir / "two" / "last.pt")) < 1e-5
 
 
+def test_two_processes_train_a_model_with_attention_like_one(workdir):
+    """The attention's memory is carried state: gathered from both processes in stream order."""
+    flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0", "--eval-every", "3", "--attention-memory", "24",
+             "--max-steps", "6"]
+    torchrun("train", *flags, "--out", "two-attending", cwd=workdir)
+    os.chdir(workdir)
+    result = CliRunner().invoke(app, ["train", *flags, "--out", "one-attending"])
+    assert result.exit_code == 0, result.output
+    two, one = (torch.load(workdir / run / "last.pt", weights_only=True) for run in ("two-attending", "one-attending"))
+    assert max_difference(one["model"], two["model"]) < 1e-5
+    assert two["state"][2].shape == one["state"][2].shape == (24, 8, 32)    # keys: M slots, all streams, d = min(64, H)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(two["state"], one["state"]))
+
+
 def launch_and_wait_for_a_checkpoint(flags: list[str], out: str, workdir: Path):
     """Start a 2-process run into ``out`` and wait until it has written last.pt: (launcher, worker pids)."""
     launcher = torchrun("train", *flags, "--out", out, cwd=workdir, wait=False)
