@@ -70,6 +70,15 @@ def variant(corpus: dict | None = None, model: dict | None = None, train: dict |
 RECIPES = {
     "memory": variant(),
     "rnn": variant(model={"cell": "rnn"}),
+    # Attention over the last M outputs (issue 22; charlstm.attention): M = 1000 covers the 800-character
+    # distance, M = 250 does not. Each step costs about twice an LSTM step at M = 1000, so 4,000 steps.
+    "attention-1000": variant(model={"attention_memory": 1000}, train={"max_steps": 4000}),
+    "attention-250": variant(model={"attention_memory": 250}, train={"max_steps": 4000}),
+    # Stick-breaking: the latest match wins, so the current story's cue beats the older ones in the memory.
+    "stick-1000": variant(model={"attention_memory": 1000, "attention_kind": "stick-breaking"},
+                          train={"max_steps": 4000}),
+    "stick-250": variant(model={"attention_memory": 250, "attention_kind": "stick-breaking"},
+                         train={"max_steps": 4000}),
     # levers (exploration)
     "adj70-lr1e2": variant(corpus={"adjacent": 0.7}, train={"lr": 1e-2, "max_steps": 10000, "eval_every": 500}),
     "fb0-adj70": variant(corpus={"adjacent": 0.7}, model={"forget_bias": 0.0},

@@ -3,8 +3,16 @@ Attention RNN"): the next step after the LSTM that Olah's post ends on, with whe
 
 At every character t the top layer's output h_t looks back over the last M outputs (itself included):
 
-    q_t = W_q h_t     k_s = W_k h_s     v_s = W_v h_s     α_ts = softmax over s in (t-M, t] of  q_t·k_s / √d
+    q_t = W_q h_t     k_s = W_k h_s     v_s = W_v h_s     z_ts = q_t·k_s / √d   for s in (t-M, t]
+    α_ts = softmax_s(z_ts)                                   (kind "softmax", as SHA-RNN)
+      or  β_ts Π_{s<r≤t} (1 − β_tr),  β = σ(z)               (kind "stick-breaking")
     out_t = h_t + W_o Σ_s α_ts v_s                          (then dropout and the head)
+
+Softmax weighs every match in the memory alike, wherever it is: with several stories in the memory, each
+with its own cue, it cannot tell the latest from the others. Stick-breaking (Tan et al. 2024, "Scaling
+Stick-Breaking Attention") reads the memory from the newest output back and gives each the share of
+attention the newer ones left over, so the latest match wins and a match far back behind filler that
+does not match still gets it all: recency without a penalty on distance.
 
 The M past outputs, kept as their keys and values (d wide each), are the attention's **memory**: part of
 the carried state, detached at window borders with the rest of it (as Transformer-XL keeps its cache), so
@@ -22,6 +30,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # The query, key and value width d: wide enough for one head to find a cue, small beside H so that the
@@ -31,10 +40,22 @@ KEY_SIZE = 64
 Memory = tuple[torch.Tensor, torch.Tensor, torch.Tensor]   # keys, values (M, B, d); seen (1, B, 1)
 
 
+def stick_breaking(scores: torch.Tensor) -> torch.Tensor:
+    """Weights from scores ordered oldest to newest along the last dimension (-inf: not looked at): each
+    position's β = σ(score) times the stick the newer ones left, Π (1 − β); in log space."""
+    keep = F.logsigmoid(-scores)                                   # log(1 − β); 0 where not looked at
+    newer = keep.sum(dim=-1, keepdim=True) - keep.cumsum(dim=-1)   # Σ over the newer positions
+    return torch.exp(F.logsigmoid(scores) + newer)
+
+
+WEIGHINGS = {"softmax": lambda scores: torch.softmax(scores, dim=-1), "stick-breaking": stick_breaking}
+
+
 class PastAttention(nn.Module):
-    def __init__(self, hidden_size: int, memory: int):
+    def __init__(self, hidden_size: int, memory: int, kind: str = "softmax"):
         super().__init__()
         self.memory, self.key_size = memory, min(KEY_SIZE, hidden_size)
+        self.weigh = WEIGHINGS[kind]
         self.query = nn.Linear(hidden_size, self.key_size, bias=False)
         self.key = nn.Linear(hidden_size, self.key_size, bias=False)
         self.value = nn.Linear(hidden_size, self.key_size, bias=False)
@@ -56,7 +77,7 @@ class PastAttention(nn.Module):
         query = self.query(output) / math.sqrt(self.key_size)
         # Scored and masked in one call: the mask is an additive bias, 0 where a character may look.
         scores = torch.baddbmm(self._mask(steps, seen).to(query.dtype), query, keys.transpose(1, 2))  # (B, T, M + T)
-        weights = torch.softmax(scores, dim=-1)
+        weights = self.weigh(scores)
         mixed = output + self.out(weights @ values)
         if lengths is None:   # every row's memory after the window: its last M slots
             kept = tuple(part[:, steps:].transpose(0, 1).to(seen.dtype) for part in (keys, values))
@@ -128,6 +149,7 @@ class AttentionStep:
         # One (H, 3d) matrix gives the query (scaled), the key and the value of a character at once.
         self.project = torch.cat([attention.query.weight * scale, attention.key.weight, attention.value.weight]).t().contiguous()
         self.out = attention.out.weight.t().contiguous()                                   # (d, H)
+        self.weigh = attention.weigh
 
     def __call__(self, x: torch.Tensor, ring: RingMemory) -> torch.Tensor:
         """x (B, H), the top layer's output -> (B, H) with the attention mixed in; ``ring`` takes x."""
@@ -140,5 +162,8 @@ class AttentionStep:
         scores = torch.bmm(ring.keys, query.unsqueeze(2)).squeeze(2)                       # (B, M)
         if ring.least < size:   # some row has empty slots still
             scores = scores.masked_fill(ring.ages()[None, :] >= ring.seen[:, None], float("-inf"))
-        ring.weights = torch.softmax(scores, dim=1)
+        # By age, newest first: stick-breaking reads the memory in that order (softmax in any).
+        order = torch.argsort(ring.ages(), descending=True)
+        ring.weights = torch.empty_like(scores)
+        ring.weights[:, order] = self.weigh(scores[:, order])
         return x + torch.bmm(ring.weights.unsqueeze(1), ring.values).squeeze(1) @ self.out

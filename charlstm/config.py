@@ -23,6 +23,7 @@ MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated", "grid")
 MAX_CLOCKWORK_MODULES = 16
 # A window of T characters scores T x (M + T) pairs per stream: past this the scores outgrow any batch.
 MAX_ATTENTION_MEMORY = 16384
+ATTENTION_KINDS = ("softmax", "stick-breaking")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # What best.pt is chosen on: the validation loss, or the memory watched at each evaluation (the best
@@ -90,6 +91,8 @@ class ModelConfig:
     clockwork_modules: int = 8
     # Attention over the last this many outputs of the top layer (charlstm.attention; 0: none).
     attention_memory: int = 0
+    # How the attention weighs its memory: softmax (SHA-RNN), or stick-breaking (the latest match wins).
+    attention_kind: str = "softmax"
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -105,6 +108,8 @@ class ModelConfig:
                  f"--chrono-init sets forget-gate biases; a {self.cell} cell has no forget gate")
         _require(self.cell != "clockwork" or 1 <= self.clockwork_modules <= min(MAX_CLOCKWORK_MODULES, self.hidden_size),
                  f"--clockwork-modules must be between 1 and {MAX_CLOCKWORK_MODULES} and at most --hidden-size")
+        _require(self.attention_kind in ATTENTION_KINDS,
+                 f"--attention-kind must be one of {', '.join(ATTENTION_KINDS)}, not {self.attention_kind!r}")
         _require(0 <= self.attention_memory <= MAX_ATTENTION_MEMORY,
                  f"--attention-memory must be 0 (none) to {MAX_ATTENTION_MEMORY:,} characters")
 

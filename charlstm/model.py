@@ -40,7 +40,8 @@ class CharRNN(nn.Module):
         needs_projection = config.tie_weights and config.hidden_size != config.embedding_dim
         self.projection = nn.Linear(config.hidden_size, config.embedding_dim, bias=False) if needs_projection else None
         self.head = nn.Linear(config.embedding_dim if config.tie_weights else config.hidden_size, config.vocab_size)
-        self.attention = PastAttention(config.hidden_size, config.attention_memory) if config.attention_memory else None
+        self.attention = (PastAttention(config.hidden_size, config.attention_memory, config.attention_kind)
+                          if config.attention_memory else None)
         if config.tie_weights:
             self.head.weight = self.embedding.weight
         if config.has_cell_state:

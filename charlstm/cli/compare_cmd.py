@@ -41,6 +41,8 @@ def compare(
     dropout: Annotated[Optional[float], typer.Option(show_default=False)] = None,
     attention_memory: Annotated[Optional[int], typer.Option(help="The memory of the cells given with +attention, "
                                                                  "in characters.", show_default=False)] = None,
+    attention_kind: Annotated[Optional[str], typer.Option(help="Their weighing: softmax or stick-breaking.",
+                                                          show_default=False)] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Training budget of each cell, in steps.",
                                                      show_default=False)] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Training budget of each cell, in seconds.",
@@ -76,7 +78,7 @@ def compare(
     if max_steps is None and max_time is None and recipe is None and config is None:
         raise ConfigError("give every cell the same budget: --max-steps N or --max-time S (or a --recipe)")
     given = {"num_layers": num_layers, "hidden_size": hidden_size, "embedding_dim": embedding_dim,
-             "dropout": dropout, "attention_memory": attention_memory}
+             "dropout": dropout, "attention_memory": attention_memory, "attention_kind": attention_kind}
     training = {"max_steps": max_steps, "max_time": max_time, "seed": seed, "device": device}
     settings = resolve_settings(inputs=corpus, recipe=recipe, config_file=config,
                                 model={k: v for k, v in given.items() if v is not None},

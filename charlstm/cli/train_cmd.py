@@ -76,6 +76,9 @@ def train(
     attention_memory: Annotated[Optional[int], _model("attention_memory", "Attention over the top layer's last "
                                                       "this many outputs, carried across windows like the "
                                                       "state (SHA-RNN style; 0 = none).")] = None,
+    attention_kind: Annotated[Optional[str], _model("attention_kind", "How the attention weighs its memory: "
+                                                    "softmax (SHA-RNN), or stick-breaking (the latest match "
+                                                    "wins, however far back).")] = None,
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
