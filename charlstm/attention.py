@@ -105,8 +105,8 @@ class PastAttention(nn.Module):
 
 class RingMemory:
     """The memory as one stepped character at a time keeps it: rings of M slots (B, M, d) written in
-    place, so a step moves no memory. Attention has no positions, so the order of the slots matters only
-    for which are filled; ``to_memory`` puts them back oldest first."""
+    place, so a step moves no memory; each slot's age says where it stands (which slots are filled, and
+    stick-breaking's order), and ``to_memory`` puts them back oldest first."""
 
     def __init__(self, past: Memory):
         keys, values, seen = past
