@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, lstm first; CELL+attention "
                                                                    "for a cell with attention over its past")
     parser.add_argument("--attention-memory", type=int, default=100, help="M of the +attention entries")
+    parser.add_argument("--attention-kind", default="softmax", help="softmax or stick-breaking")
     parser.add_argument("--corpus", default=str(SHAKESPEARE) if SHAKESPEARE.exists() else "builtin:memory")
     args = parser.parse_args()
     if args.threads:
@@ -61,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data")
         base = ModelConfig(vocab_size=len(corpus.vocab), cell=cells[0].removesuffix(WITH_ATTENTION), **MODEL,
-                           attention_memory=args.attention_memory)
+                           attention_memory=args.attention_memory, attention_kind=args.attention_kind)
         plan = matched_sizes(cells, base)
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; corpus {corpus.name}; batch {BATCH} x seq {SEQ}; "
@@ -83,7 +84,7 @@ def main() -> None:
         if "FAIL" in verdict:
             failed.append(cell)
         print(f"{cell:<15} {hidden:>6} {parameters:>11,} {rate:>9,.0f} {ratio:>8.2f}x{verdict}")
-    attention = f", with attention (M = {args.attention_memory}) >= {ATTENTION_GOAL}x" if any(
+    attention = f", with {args.attention_kind} attention (M = {args.attention_memory}) >= {ATTENTION_GOAL}x" if any(
         cell.endswith(WITH_ATTENTION) for cell in cells) else ""
     print(f"goal: every cell >= {GOAL}x {cells[0]}{attention}: " + ("met" if not failed else f"not met ({', '.join(failed)})"))
 
