@@ -89,7 +89,8 @@ def matched_sizes(cells: list[str], base: ModelConfig) -> list[tuple[str, int, i
     target = count_parameters(_sized(base, cells[0], base.hidden_size))
     plan = [(cells[0], base.hidden_size, target)]
     for cell in cells[1:]:
-        low, high = 1, base.hidden_size * 8
+        # A cell without recurrent matrices (mingru, minlstm) needs many times the units at one layer.
+        low, high = 1, base.hidden_size * 16
         while low < high:  # the smallest hidden size with at least the target count
             middle = (low + high) // 2
             if count_parameters(_sized(base, cell, middle)) < target:

@@ -15,7 +15,7 @@ from typing import Any
 from charlstm.errors import ConfigError
 
 # Fused PyTorch cores first, then the custom cells of charlstm.cells (kept in step with CUSTOM_CELLS).
-CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork", "grid")
+CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork", "grid", "mingru", "minlstm")
 # Cells with a memory cell c_t and LSTM gates (the forget gate among them): where --forget-bias and
 # --chrono-init mean something, and what the units suite reads.
 MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated", "grid")

@@ -7,7 +7,7 @@ of ``default-src 'none'``), every text it shows is escaped or set as text by its
 ``file://``. The step is the one ``charlstm.stepper`` takes for PyTorch's fused cells (lstm, gru, rnn), in
 float64 on float32 weights; ``tests/test_playground.py`` checks the next-character distribution against
 charlstm's to 1e-4 and the greedy continuation character for character, in headless Chromium. charlstm's own
-cells (peephole, coupled, depth-gated, clockwork, grid) are not run there: the page says so.
+cells (peephole, coupled, depth-gated, clockwork, grid, mingru, minlstm) are not run there: the page says so.
 
 Weights are embedded as base64 float32 (``MAX_EMBEDDED`` parameters at most, 4 bytes each), so
 ``pretrained:memory-lstm`` makes a page of about 1.6 MB.

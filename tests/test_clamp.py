@@ -51,7 +51,7 @@ def test_one_unit_clamped_twice_is_refused():
 
 # --- semantics ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole", "clockwork", "grid"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole", "clockwork", "grid", "minlstm"])
 def test_the_unit_holds_its_value_while_reading_and_sampling(cell):
     model = tiny_model(len(VOCAB), cell=cell, num_layers=2)
     clamps = (Clamp(1, UNIT, 0.75), Clamp(0, 0, -0.5))

@@ -26,7 +26,7 @@ def test_gru_trace_reproduces_the_fused_gru():
     assert set(result.gates) == {"reset", "update", "candidate"}
 
 
-@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "grid", "rnn"])
+@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "grid", "mingru", "minlstm", "rnn"])
 def test_every_cell_traces_and_its_gates_are_counted(cell):
     model = tiny_model(len(VOCAB), cell=cell, num_layers=2)
     text = "ab ba\nab" * 30

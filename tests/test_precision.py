@@ -143,7 +143,8 @@ def test_bf16_is_refused_with_one_line_where_the_cpu_cannot_run_it(tmp_path, cor
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "grid", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["peephole", "coupled", "depth-gated", "clockwork", "grid", "mingru", "minlstm", "gru",
+                                  "rnn"])
 def test_every_cell_runs_under_bf16_autocast_where_it_can(cell):
     """The custom cells compute in bf16 and keep the carried state in its own precision (the coupled cell's
     lerp mixed them)."""

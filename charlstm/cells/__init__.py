@@ -1,4 +1,4 @@
-"""Every cell of "Understanding LSTM Networks" (and the Grid LSTM), behind one interface
+"""Every cell of "Understanding LSTM Networks" (and the Grid LSTM, minGRU and minLSTM), behind one interface
 (``charlstm.cells.base``): PyTorch's fused ``lstm``, ``gru`` and ``rnn`` (``charlstm.cells.fused``), and
 charlstm's own, each a ``CustomCore`` in its own module."""
 
@@ -10,12 +10,13 @@ from charlstm.cells.coupled import CoupledLSTM
 from charlstm.cells.depth_gated import DepthGatedLSTM
 from charlstm.cells.fused import FUSED_CORES, FusedCore, build_fused_core
 from charlstm.cells.grid import GridLSTM
+from charlstm.cells.minimal import MinGRU, MinLSTM
 from charlstm.cells.peephole import PeepholeLSTM
 
 __all__ = ["CustomCore", "FusedCore", "StateTuple", "CUSTOM_CELLS", "FUSED_CORES", "build_core"]
 
 CUSTOM_CELLS = {"peephole": PeepholeLSTM, "coupled": CoupledLSTM, "depth-gated": DepthGatedLSTM,
-                "clockwork": ClockworkRNN, "grid": GridLSTM}
+                "clockwork": ClockworkRNN, "grid": GridLSTM, "mingru": MinGRU, "minlstm": MinLSTM}
 
 
 def build_core(config):

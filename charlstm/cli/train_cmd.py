@@ -61,7 +61,8 @@ def train(
                                                        "in 66 and 600 reference seconds); flags still win.",
                                                   rich_help_panel=RUN)] = None,
     cell: Annotated[Optional[str], _model("cell", "Recurrent cell: lstm, gru, rnn (fused), or peephole, coupled, "
-                                               "depth-gated, clockwork, grid (see the README's Cells).")] = None,
+                                               "depth-gated, clockwork, grid, mingru, minlstm (see the README's "
+                                               "Cells).")] = None,
     num_layers: Annotated[Optional[int], _model("num_layers", "Stacked recurrent layers.")] = None,
     hidden_size: Annotated[Optional[int], _model("hidden_size", "Units per layer.")] = None,
     embedding_dim: Annotated[Optional[int], _model("embedding_dim", "Character embedding size.")] = None,

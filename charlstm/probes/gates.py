@@ -20,11 +20,12 @@ from charlstm.vocab import Vocab
 
 SHUT, OPEN = 0.1, 0.9
 # The sigmoid gates each cell has, by the names its trace gives them. A coupled cell's input gate is 1 - f,
-# so it only mirrors the forget gate; a GRU's candidate n and an LSTM's g are tanh values, not gates.
+# so it only mirrors the forget gate (so does a minLSTM's normalised input gate i'); a GRU's candidate n and
+# an LSTM's g are tanh values, and a minGRU's and minLSTM's candidates g(x) > 0, not gates.
 GATES = {"lstm": ("input", "forget", "output"), "peephole": ("input", "forget", "output"),
          "coupled": ("forget", "output"), "depth-gated": ("input", "forget", "output", "depth"),
          "grid": ("input", "forget", "output", "depth-input", "depth-forget", "depth-output"),
-         "gru": ("reset", "update"), "rnn": (), "clockwork": ()}
+         "gru": ("reset", "update"), "rnn": (), "clockwork": (), "mingru": ("update",), "minlstm": ("forget",)}
 NO_GATES = {"rnn": "a plain RNN has no gates: every step overwrites its whole state",
             "clockwork": "a clockwork RNN has no learned gates: its modules update on a fixed schedule"}
 
