@@ -105,7 +105,7 @@ class ModelConfig:
         _require(_finite(self.forget_bias), "--forget-bias must be a finite number")
         _require(self.chrono_init == 0 or self.chrono_init >= 3, "--chrono-init must be 0 (off) or at least 3")
         _require(self.chrono_init == 0 or self.cell in MEMORY_CELLS,
-                 f"--chrono-init sets forget-gate biases; a {self.cell} cell has no forget gate")
+                 f"--chrono-init sets the forget-gate biases of {', '.join(MEMORY_CELLS)}, not of a {self.cell} cell")
         _require(self.cell != "clockwork" or 1 <= self.clockwork_modules <= min(MAX_CLOCKWORK_MODULES, self.hidden_size),
                  f"--clockwork-modules must be between 1 and {MAX_CLOCKWORK_MODULES} and at most --hidden-size")
         _require(self.attention_kind in ATTENTION_KINDS,

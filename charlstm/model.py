@@ -2,7 +2,7 @@
 
 The core is any cell of ``charlstm.cells``: PyTorch's fused ``nn.LSTM`` (cuDNN on GPU, oneDNN on CPU),
 ``nn.GRU`` or ``nn.RNN`` (``charlstm.cells.fused``), or one of charlstm's own (peephole, coupled,
-depth-gated, clockwork, grid). Every core shares one interface, and every state is a tuple of (L, B, width)
+depth-gated, clockwork, grid, mingru, minlstm). Every core shares one interface, and every state is a tuple of (L, B, width)
 tensors, h first, so training, sampling and probes never branch on the cell type. With
 ``attention_memory``, the top layer's output also attends over its own last M outputs before the head
 (``charlstm.attention``).

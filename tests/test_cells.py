@@ -181,7 +181,7 @@ def test_the_model_steps_as_it_reads_on_every_cell(cell):
 
 
 def test_cell_options_are_checked():
-    with pytest.raises(ConfigError, match="--chrono-init sets forget-gate biases; a clockwork cell has no forget gate"):
+    with pytest.raises(ConfigError, match="--chrono-init sets the forget-gate biases of lstm, .*, not of a clockwork cell"):
         ModelConfig(vocab_size=5, cell="clockwork", chrono_init=50)
     with pytest.raises(ConfigError, match="--clockwork-modules"):
         ModelConfig(vocab_size=5, cell="clockwork", hidden_size=4, clockwork_modules=5)
