@@ -115,13 +115,12 @@ class RingMemory:
         self.seen = seen[0, :, 0].clone()                          # (B,)
         self.next = 0                                              # the slot the next output goes to
         self.least = int(self.seen.min()) if len(self.seen) else 0  # the fewest filled slots of any row
-        self.weights: torch.Tensor | None = None                   # (B, M) of the last step, by slot
 
     def expand(self, rows: int) -> "RingMemory":
         ring = RingMemory.__new__(RingMemory)
         ring.keys = self.keys.expand(rows, -1, -1).contiguous()
         ring.values = self.values.expand(rows, -1, -1).contiguous()
-        ring.seen, ring.next, ring.least, ring.weights = self.seen.expand(rows).clone(), self.next, self.least, None
+        ring.seen, ring.next, ring.least = self.seen.expand(rows).clone(), self.next, self.least
         return ring
 
     def to_memory(self) -> Memory:
@@ -133,11 +132,6 @@ class RingMemory:
         """(M,) how many characters before the last one each slot was written."""
         size = self.keys.size(1)
         return (self.next - 1 - torch.arange(size, device=self.keys.device)) % size
-
-    def weights_by_distance(self) -> torch.Tensor:
-        """The last step's weights (B, M), index k = the output k characters back (0: the character just
-        read)."""
-        return self.weights[:, torch.argsort(self.ages())]
 
 
 class AttentionStep:
@@ -164,6 +158,6 @@ class AttentionStep:
             scores = scores.masked_fill(ring.ages()[None, :] >= ring.seen[:, None], float("-inf"))
         # By age, newest first: stick-breaking reads the memory in that order (softmax in any).
         order = torch.argsort(ring.ages(), descending=True)
-        ring.weights = torch.empty_like(scores)
-        ring.weights[:, order] = self.weigh(scores[:, order])
-        return x + torch.bmm(ring.weights.unsqueeze(1), ring.values).squeeze(1) @ self.out
+        weights = torch.empty_like(scores)
+        weights[:, order] = self.weigh(scores[:, order])
+        return x + torch.bmm(weights.unsqueeze(1), ring.values).squeeze(1) @ self.out

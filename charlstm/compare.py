@@ -189,7 +189,7 @@ def memory_scores(run_dir: Path) -> tuple[int | None, float, float]:
 
     model, vocab, _, _ = load_model(run_dir / LAST)
     probe = cue_swap.language_probe(distances=MEMORY_DISTANCES, filler=cue_swap.unseen_filler)
-    report = cue_swap.run_cue_swap(model, vocab, probe)
+    report = cue_swap.run_cue_swap(model, vocab, probe, measure_attention=False)
     rows = forgetting.run_forgetting(model, vocab, distances=(AT_DISTANCE,),
                                      filler=cue_swap.unseen_filler).rows
     return report.memory_span, report.accuracy_by_distance[AT_DISTANCE], rows[0].accuracy_after

@@ -100,11 +100,11 @@ class Stepper:
 
     def initial_state(self, rows: int) -> StepState:
         _, past = self.split_state(None, rows, self.head.device)
-        ring = RingMemory(past) if past else None
         if self.custom is not None:
             return self.from_state(self.custom.initial_state(rows, self.head.device) + past)
         zeros = lambda: [self.table.new_zeros(rows, self.hidden) for _ in range(self.num_layers)]  # noqa: E731
-        return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell, ring)
+        return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell,
+                         RingMemory(past) if past else None)
 
     def from_state(self, state: State) -> StepState:
         """The model's state tensors ((L, B, width) each, then the attention's memory) as a ``StepState``."""
@@ -114,7 +114,12 @@ class Stepper:
 
     def to_state(self, state: StepState) -> State:
         past = state.ring.to_memory() if state.ring is not None else ()
-        return tuple(torch.stack(part) for part in state.parts) + past
+        return self._core_state(state) + past
+
+    @staticmethod
+    def _core_state(state: StepState) -> State:
+        """The core's part of the state as (L, B, width) tensors."""
+        return tuple(torch.stack(part) for part in state.parts)
 
     def _logits(self, x: torch.Tensor, state: StepState) -> torch.Tensor:
         """The head's logits (B, V) from the top layer's output x (B, H), after the attention where the
@@ -131,8 +136,7 @@ class Stepper:
             x = self.custom.step_parts(self.embedding[ids], state.parts, gates, self.recurrent)
             return self._logits(x, state)
         if gates is None and self.cudnn_core is not None:
-            core = tuple(torch.stack(part) for part in state.parts)
-            output, new = self.cudnn_core(self.embedding[ids].unsqueeze(1), core)
+            output, new = self.cudnn_core(self.embedding[ids].unsqueeze(1), self._core_state(state))
             state.parts[:] = [list(tensor.unbind(0)) for tensor in new]
             return self._logits(output[:, 0], state)
         if gates is not None or self.written_out:

@@ -153,30 +153,30 @@ def render_prompt(reports) -> None:
         console.print(f"[bold]{report.label}[/]: next char {top}")
         console.print(f"   greedy: {report.prompt[-30:]!r} + [cyan]{report.greedy!r}[/]", markup=True)
     # every candidate on the original prompt; on a swapped prompt, its likeliest candidate only
-    shown = [(reports[0].label, s) for s in reports[0].saliency]
-    shown += [(r.label, max(r.saliency, key=lambda s: s.logprob)) for r in reports[1:]]
+    shown = [(reports[0], index) for index in range(len(reports[0].candidates))]
+    shown += [(r, max(range(len(r.saliency)), key=lambda i: r.saliency[i].logprob)) for r in reports[1:]]
     console.print(f"saliency: how much each candidate's log-probability depends on each character of the prompt "
                   f"[dim](background: gradient norm on its embedding, {LOG_SCALE})[/]")
-    for label, found in shown:
-        name = f"{found.answer!r}" if label == "original" else f"{label}: {found.answer!r}"
-        console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.gradient_norm)))
-        console.print(f"  {'':>12} most: " + ", ".join(f"{found.text[i]!r}@{i} {share:.0%}" for i, share in found.top()),
-                      markup=False)
+    for report, index in shown:
+        found = report.saliency[index]
+        _tinted_candidate(report.label, found.answer, found.text, found.gradient_norm,
+                          ", ".join(f"{found.text[i]!r}@{i} {share:.0%}" for i, share in found.top()))
     if reports[0].looked:
-        render_looked([(r.label, found) for r in reports for found in r.looked
-                       if r is reports[0] or found.answer == max(r.saliency, key=lambda s: s.logprob).answer])
+        console.print(f"attention: where the model looked while reading each candidate "
+                      f"[dim](background: attention weight, {LOG_SCALE})[/]")
+        for report, index in shown:
+            found = report.looked[index]
+            top = sorted(range(len(found.text)), key=lambda i: -found.weights[i])[:3]
+            _tinted_candidate(report.label, found.answer, found.text, found.weights,
+                              ", ".join(f"{found.text[i]!r}@{i} {found.weights[i]:.0%}" for i in top)
+                              + f"; warm-up {found.warmup:.0%}")
 
 
-def render_looked(shown) -> None:
-    """Where a model with attention looked while reading each candidate."""
-    console.print(f"attention: where the model looked while reading each candidate "
-                  f"[dim](background: attention weight, {LOG_SCALE})[/]")
-    for label, found in shown:
-        name = f"{found.answer!r}" if label == "original" else f"{label}: {found.answer!r}"
-        console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(found.text, found.weights)))
-        top = sorted(range(len(found.text)), key=lambda i: -found.weights[i])[:3]
-        console.print(f"  {'':>12} most: " + ", ".join(f"{found.text[i]!r}@{i} {found.weights[i]:.0%}" for i in top)
-                      + f"; warm-up {found.warmup:.0%}", markup=False)
+def _tinted_candidate(label: str, answer: str, text: str, values: list[float], most: str) -> None:
+    """One candidate's line of the prompt tinted by ``values``, and where they are largest."""
+    name = f"{answer!r}" if label == "original" else f"{label}: {answer!r}"
+    console.print(Text(f"  {name:>12} ", style="bold").append_text(_saliency_text(text, values)))
+    console.print(f"  {'':>12} most: {most}", markup=False)
 
 
 def _saliency_text(text: str, values: list[float]):

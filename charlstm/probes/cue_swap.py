@@ -130,9 +130,12 @@ def warmed_up(probe: CueSwapProbe, model: CharRNN, vocab: Vocab) -> CueSwapProbe
     return replace(probe, prefix=resolve_warmup(model, vocab, probe.prefix))
 
 
-def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, saliency_draws: int = 0) -> CueSwapReport:
+def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, saliency_draws: int = 0,
+                 measure_attention: bool = True) -> CueSwapReport:
     """Score every cue's contexts at every distance; with ``saliency_draws`` > 0, also the saliency of the
-    right answers in that many filler draws at one distance (``cue_saliency``)."""
+    right answers in that many filler draws at one distance (``cue_saliency``). For a model with attention,
+    ``measure_attention`` also reads each context once more for its attention on the cue (callers that keep
+    only the accuracy, as the watch at every evaluation, skip it)."""
     probe = warmed_up(probe, model, vocab)
     rng = random.Random(probe.seed)
     candidates = probe.all_candidates
@@ -156,7 +159,8 @@ def run_cue_swap(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, saliency_dra
                                 cue_to_answer=sum(gaps) / len(gaps), accuracy=sum(hits) / len(hits),
                                 p_correct=sum(p_right) / len(p_right), contexts=len(prompts),
                                 attention_on_cue=_attention_on_cue(model, vocab, probe, prompts,
-                                                                   [candidates[t] for t in truths], labels)))
+                                                                   [candidates[t] for t in truths], labels)
+                                if measure_attention else None))
         for label in per_cue:
             mine = [h for h, lab in zip(hits, labels) if lab == label]
             per_cue[label].append(sum(mine) / len(mine))

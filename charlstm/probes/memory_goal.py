@@ -44,7 +44,8 @@ class MemoryGoal:
 
 
 def judge_memory(model: CharRNN, vocab: Vocab) -> MemoryGoal:
-    cue_swap = run_cue_swap(model, vocab, language_probe(distances=DISTANCES, draws=DRAWS, filler=unseen_filler))
+    cue_swap = run_cue_swap(model, vocab, language_probe(distances=DISTANCES, draws=DRAWS, filler=unseen_filler),
+                            measure_attention=False)
     switch = run_forgetting(model, vocab, distances=SWITCH_DISTANCES, draws=SWITCH_DRAWS, filler=unseen_filler)
     return MemoryGoal(accuracy=cue_swap.accuracy_by_distance, span=cue_swap.memory_span or 0,
                       switch_before={row.distance: row.accuracy_before for row in switch.rows},

@@ -55,7 +55,7 @@ class MemoryWatch:
         accuracies: list[float] = []
         margins: list[float] = []
         for probe in self.probes:
-            report = run_cue_swap(model, vocab, probe)
+            report = run_cue_swap(model, vocab, probe, measure_attention=False)
             reading[probe.name] = {str(row.distance): row.accuracy for row in report.rows}
             accuracies += [row.accuracy for row in report.rows]
             margins += [row.accuracy / SPAN_ACCURACY for row in report.rows if row.distance <= SPAN_TARGET]
