@@ -108,10 +108,11 @@ class RingMemory:
     place, so a step moves no memory; each slot's age says where it stands (which slots are filled, and
     stick-breaking's order), and ``to_memory`` puts them back oldest first."""
 
-    def __init__(self, past: Memory):
+    def __init__(self, past: Memory, dtype: torch.dtype):
         keys, values, seen = past
-        self.keys = keys.transpose(0, 1).contiguous()              # (B, M, d)
-        self.values = values.transpose(0, 1).contiguous()
+        # Keys and values in the weights' dtype (bf16 weights sample in bf16); the count stays a float32.
+        self.keys = keys.transpose(0, 1).to(dtype).contiguous()    # (B, M, d)
+        self.values = values.transpose(0, 1).to(dtype).contiguous()
         self.seen = seen[0, :, 0].clone()                          # (B,)
         self.next = 0                                              # the slot the next output goes to
         self.least = int(self.seen.min()) if len(self.seen) else 0  # the fewest filled slots of any row
@@ -124,7 +125,7 @@ class RingMemory:
         return ring
 
     def to_memory(self) -> Memory:
-        ordered = (torch.roll(part, shifts=-self.next, dims=1).transpose(0, 1).contiguous()
+        ordered = (torch.roll(part, shifts=-self.next, dims=1).transpose(0, 1).to(self.seen.dtype).contiguous()
                    for part in (self.keys, self.values))
         return (*ordered, self.seen[None, :, None].clone())
 

@@ -63,22 +63,48 @@ def cpu_runs_bf16(cell: str) -> bool:
     return True
 
 
+# /proc/cpuinfo flags of a CPU that multiplies bf16 natively (x86 AVX-512 BF16 or AMX; Arm's BF16 extension).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def bf16_warning(device: torch.device) -> str | None:
-    """Why bf16 would be slow (or, on CUDA, learn badly) on ``device``, or None where it is fine."""
+    """Why training in bf16 would be slow (or, on CUDA, learn badly) on ``device``, or None where it is fine."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return ("cuDNN's bf16 LSTM learned far slower than fp32 on an H200 (3 x 1024: 2.37 against 1.42 nats/char "
+                "after 170 steps; benchmarks/README.md); --precision fp16 matched fp32 at the same speed")
+    return emulated_bf16(device)
+
+
+def emulated_bf16(device: torch.device) -> str | None:
+    """Why bf16 arithmetic would be emulated, and so likely slower than fp32, on ``device``; None where it is
+    native (AVX-512 BF16 or AMX on a CPU, Ampere or later on CUDA) or the device is neither."""
     if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         return (f"{torch.cuda.get_device_name(device)} has no native bf16: --precision bf16 is emulated and "
                 f"likely slower than fp32")
-    if device.type == "cuda":
-        return ("cuDNN's bf16 LSTM learned far slower than fp32 on an H200 (3 x 1024: 2.37 against 1.42 nats/char "
-                "after 170 steps; benchmarks/README.md); --precision fp16 matched fp32 at the same speed")
     if device.type == "cpu":
         flags = cpu_flags()
         if not flags:
             return "cannot tell whether this CPU has native bf16 (no /proc/cpuinfo): --precision bf16 may be slower"
-        if not flags & {"avx512_bf16", "amx_bf16", "bf16"}:
+        if not flags & NATIVE_BF16_FLAGS:
             return ("this CPU has no native bf16 (no AVX-512 BF16 or AMX): --precision bf16 is emulated and likely "
                     "slower than fp32")
     return None
+
+
+def cast_for_inference(model: torch.nn.Module, precision: str) -> str | None:
+    """Cast ``model``'s weights (in place) to ``precision`` for sampling, probes and evaluation: every step
+    then computes in that dtype, the state included, and only the final softmax in float32. Returns why it
+    may be slower than fp32 here (``emulated_bf16``), or None. fp16 is CUDA's alone, as for training."""
+    from charlstm.config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    device = next(model.parameters()).device
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"--precision fp16 needs a CUDA GPU (this model is on {device.type}); use bf16 or fp32")
+    model.to(DTYPES[precision])
+    return emulated_bf16(device) if precision == "bf16" else None
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:

@@ -71,14 +71,15 @@ class Stepper:
         head = model.head.weight.detach().t()  # (E or H, V)
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head
-        self.head, self.head_bias = head.contiguous(), model.head.bias.detach()
+        self.column_major = head.device.type == "cpu" and head.dtype == torch.float32
+        self.head, self.head_bias = self._arranged(head.t()).t(), model.head.bias.detach()
         self.embedding = model.embedding.weight.detach()
         self.split_state = model.split_state
         self.attention = AttentionStep(model.attention) if model.attention is not None else None
         if self.custom is not None:
             self.recurrent = [tuple(w.detach() for w in self.custom.recurrent(layer)) for layer in range(self.num_layers)]
             return
-        weight = lambda name, layer: getattr(core, f"{name}_l{layer}").detach()  # noqa: E731
+        weight = lambda name, layer: self._arranged(getattr(core, f"{name}_l{layer}").detach())  # noqa: E731
         # Layer 0: every character's input projection and input bias, as one table row per character, fed
         # to the cell function as a per-row input bias with an empty input. Its hidden bias folds into the
         # table too, except for a GRU, whose reset gate multiplies the hidden part (bias included) alone.
@@ -98,19 +99,28 @@ class Stepper:
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
 
+    def _arranged(self, matrix: torch.Tensor) -> torch.Tensor:
+        """``matrix`` (out, in), as a layer multiplies by it, stored in the layout whose product with one row
+        is fastest: on a CPU in fp32 the transpose kept contiguous (a column-major view: MKL's GEMM ran a 2 x
+        512 step 1.5x faster so than on nn.LSTM's row-major weights), in bf16 row-major (oneDNN's bf16 product
+        ran 60x slower column-major on an AVX2 CPU); ``benchmarks/sampling.py`` measures both."""
+        if matrix.dim() < 2:   # a bias
+            return matrix
+        return matrix.t().contiguous().t() if self.column_major else matrix.contiguous()
+
     def initial_state(self, rows: int) -> StepState:
         _, past = self.split_state(None, rows, self.head.device)
         if self.custom is not None:
             return self.from_state(self.custom.initial_state(rows, self.head.device) + past)
         zeros = lambda: [self.table.new_zeros(rows, self.hidden) for _ in range(self.num_layers)]  # noqa: E731
         return StepState([zeros(), zeros()] if self.has_cell else [zeros()], self.has_cell,
-                         RingMemory(past) if past else None)
+                         RingMemory(past, self.head.dtype) if past else None)
 
     def from_state(self, state: State) -> StepState:
         """The model's state tensors ((L, B, width) each, then the attention's memory) as a ``StepState``."""
         core, past = self.split_state(state, 0, None)
         return StepState([[t.contiguous() for t in tensor] for tensor in core], self.has_cell,
-                         RingMemory(past) if past else None)
+                         RingMemory(past, self.head.dtype) if past else None)
 
     def to_state(self, state: StepState) -> State:
         past = state.ring.to_memory() if state.ring is not None else ()

@@ -44,7 +44,7 @@ class FusedCore:
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> StateTuple:
         device = device if device is not None else self.weight_hh_l0.device
         shape = (self.num_layers, batch_size, self.hidden_size)
-        return tuple(torch.zeros(shape, device=device) for _ in range(self.state_count))
+        return tuple(torch.zeros(shape, device=device, dtype=self.weight_hh_l0.dtype) for _ in range(self.state_count))
 
     def forward(self, x: torch.Tensor, state: StateTuple | None = None,
                 lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, StateTuple]:

@@ -9,16 +9,19 @@ from pathlib import Path
 from charlstm.cli.render import console, nats, note, warn
 
 
-def load_for_cli(checkpoint: Path | None, device: str = "auto", announce: bool = True):
-    """Resolve and load a checkpoint, and say which one (it matters most when it was picked for you) and
-    on which device, when it is not the CPU."""
+def load_for_cli(checkpoint: Path | None, device: str = "auto", announce: bool = True, precision: str = "fp32"):
+    """Resolve and load a checkpoint (its weights cast to ``precision``), and say which one (it matters most
+    when it was picked for you) and on which device, when it is not the CPU."""
     from charlstm.checkpoint import load_model
-    from charlstm.runtime import select_device
+    from charlstm.runtime import cast_for_inference, select_device
 
     chosen = select_device(device)
     if chosen.type != "cpu":
         note(f"device: {chosen}")
     model, vocab, payload, path = load_model(checkpoint, chosen)
+    slower = cast_for_inference(model, precision)
+    if slower:
+        warn(slower)
     if announce:
         announce_checkpoint(path, payload, picked=checkpoint is None)
     return model, vocab, payload, path

@@ -10,7 +10,7 @@ import typer
 from charlstm.cli import app
 from charlstm.cli.render import console, nats, print_json, warn
 from charlstm.cli.common import load_for_cli
-from charlstm.cli.options import DeviceOption, Encoding, json_option
+from charlstm.cli.options import DeviceOption, Encoding, PrecisionOption, json_option
 from charlstm.config import ENCODING
 
 
@@ -20,6 +20,7 @@ def evaluate(
     file: Annotated[Path, typer.Argument(help="Text file to measure the model on.", show_default=False)],
     encoding: Encoding = ENCODING,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
     as_json: Annotated[bool, json_option("Every figure")] = False,
 ) -> None:
     """Loss of a model on a text file, in nats/char and bits/char.
@@ -39,7 +40,7 @@ def evaluate(
     text = read_text(file, encoding)
     if not text.strip():
         raise CorpusError(f"{file}: empty file, nothing to evaluate")
-    model, vocab, _, path = load_for_cli(checkpoint, device)
+    model, vocab, _, path = load_for_cli(checkpoint, device, precision=precision)
     report = evaluate_text(model, vocab, text)
     if as_json:
         print_json({"checkpoint": str(path), "file": str(file), **report.to_dict()})

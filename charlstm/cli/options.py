@@ -17,6 +17,10 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(
 DEVICE_HELP = "auto (CUDA, then MPS, then the CPU), cpu, cuda or mps."
 SEED_HELP = "Training seed: the initial weights and the order of the batches."
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
+# Inference in another dtype: the weights cast, unlike training's --precision (autocast over fp32 weights).
+PrecisionOption = Annotated[str, typer.Option(
+    help="fp32; bf16: weights and every step in bfloat16 (faster where the CPU or GPU multiplies bf16 natively; "
+         "warned where it is emulated); fp16: CUDA only.")]
 Encoding = Annotated[str, typer.Option(help="Text encoding of the input files (e.g. latin-1, utf-16).")]
 ValFraction = Annotated[float, typer.Option(help="Last fraction of each file held out for validation.")]
 # The same options where an unset value means "from the config file, the recipe or the run" (train, compare).

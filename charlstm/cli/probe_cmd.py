@@ -12,7 +12,7 @@ from rich.text import Text
 from charlstm.cli import app
 from charlstm.cli.render import console, print_json, sparkline, warn
 from charlstm.cli.common import load_for_cli, unescape
-from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
+from charlstm.cli.options import CheckpointArg, DeviceOption, PrecisionOption, json_option
 from charlstm.config import PROBE_DRAWS, PROBE_POSITIONS
 from charlstm.tint import LOG_SCALE
 
@@ -62,6 +62,7 @@ def probe(
         "--html", help="Also write the units suite as an HTML page (each character tinted by the memory unit's "
                        "cell state; charlstm report draws it with everything else).")] = None,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Measure a model's memory: does its prediction follow a cue given earlier, and how far back?
 
@@ -90,7 +91,7 @@ def probe(
         options = SuiteOptions(suites=tuple(suite or ()), file=file, text=text, distances=_ints(distances, "--distances"),
                                contexts=_ints(contexts, "--contexts", minimum=1), draws=draws, positions=positions,
                                filler=filler, prefix=_unescaped(prefix))
-    model, vocab, payload, _ = load_for_cli(checkpoint, device)
+    model, vocab, payload, _ = load_for_cli(checkpoint, device, precision=precision)
     results: dict = {}
     if prompt_mode:
         from charlstm.probes.prompt import probe_prompt

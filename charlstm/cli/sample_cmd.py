@@ -10,7 +10,7 @@ import typer
 
 from charlstm.cli import app
 from charlstm.cli.common import announce_checkpoint, load_for_cli, unescape
-from charlstm.cli.options import CheckpointArg, DeviceOption, json_option
+from charlstm.cli.options import CheckpointArg, DeviceOption, PrecisionOption, json_option
 from charlstm.cli.render import LiveWriter, note, warn
 
 @app.command()
@@ -38,6 +38,7 @@ def sample(
              "from 0; `charlstm probe --suite units` finds units that carry a cue. Repeatable.")] = None,
     as_json: Annotated[bool, json_option("One line per sample (seed, prompt, text)")] = False,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Generate text from a trained model, streamed as it is produced.
 
@@ -62,7 +63,7 @@ def sample(
     if length < 0:
         raise ConfigError(f"--length must be >= 0, not {length}")
     prompt = unescape(prompt)
-    model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False)
+    model, vocab, payload, path = load_for_cli(checkpoint, device, announce=False, precision=precision)
     vocab.encode(prompt)  # unknown characters in the prompt fail here, before anything is printed
     check_clamps(options.clamps, model.config)
     announce_checkpoint(path, payload, picked=checkpoint is None)
