@@ -101,9 +101,9 @@ class Stepper:
 
     def _arranged(self, matrix: torch.Tensor) -> torch.Tensor:
         """``matrix`` (out, in), as a layer multiplies by it, stored in the layout whose product with one row
-        is fastest: on a CPU in fp32 the transpose kept contiguous (a column-major view: MKL's GEMM ran a 2 x
-        512 step 1.5x faster so than on nn.LSTM's row-major weights), in bf16 row-major (oneDNN's bf16 product
-        ran 60x slower column-major on an AVX2 CPU); ``benchmarks/sampling.py`` measures both."""
+        is fastest: on a CPU in fp32 the transpose kept contiguous (a column-major view: with it MKL's GEMM
+        ran a 2 x 512 step 1.4x faster than on nn.LSTM's row-major weights), in bf16 row-major (oneDNN's bf16
+        product ran 16x slower column-major on an AVX2 CPU); ``benchmarks/sampling.py`` measures both."""
         if matrix.dim() < 2:   # a bias
             return matrix
         return matrix.t().contiguous().t() if self.column_major else matrix.contiguous()

@@ -71,7 +71,7 @@ def test_emulated_bf16_is_named_and_native_bf16_is_not(monkeypatch):
 
 
 def test_the_stepper_keeps_each_dtype_in_its_fast_layout():
-    """fp32 products ran 1.5x faster on column-major matrices here, bf16 ones 60x slower
+    """fp32 products ran 1.5x faster on column-major matrices here, bf16 ones 16x slower
     (benchmarks/sampling.py): the stepper's recurrent matrices and head follow the dtype."""
     model = tiny_model(len(VOCAB), num_layers=2)
     full, half = Stepper(model), Stepper(bf16_copy(model))
