@@ -1,0 +1,105 @@
+"""Does an average of the last weights help? A recipe trained on a tuning split, scored with its final
+weights and with exponential moving averages (EMA) of them, from the same run.
+
+Tuning split (issue 23: settings are never chosen on the held-out 10%): the first 90% of tiny-shakespeare,
+its last ninth (the 10% of the text before the held-out 10%) as validation; the held-out 10% is not read.
+Each EMA is updated after every optimizer step (an ``Optimizer.register_step_post_hook``), so one run
+scores every decay; training itself is the recipe's, unchanged.
+
+    python benchmarks/weight_average.py --seeds 1,2                       # shakespeare-1min, 618 steps
+    python benchmarks/weight_average.py --seeds 1,2 --set min_lr_ratio=0  # one training setting changed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+import charlstm.train as training
+from charlstm import recipes
+from charlstm.checkpoint import load_model
+from charlstm.corpus import prepare_corpus
+from charlstm.evaluate import mean_loss
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+DECAYS = (0.99, 0.995, 0.998, 0.999)
+
+
+def tuning_corpus(text: str, workdir: Path):
+    """The first 90% of ``text``, its last ninth held out for validation."""
+    (workdir / "tune.txt").write_text(text[: int(len(text) * 0.9)])
+    return prepare_corpus([str(workdir / "tune.txt")], data_dir=workdir / "data", val_fraction=1 / 9)
+
+
+def averaged_run(corpus, workdir: Path, recipe: str, seed: int, settings: dict) -> dict:
+    """Train the recipe once; the validation loss of its final weights and of each EMA of them."""
+    shadows: dict[float, list[torch.Tensor]] = {}
+    build = training.adamw
+
+    def adamw(params, lr, device):
+        optimizer = build(params, lr, device)
+        weights = [p for group in optimizer.param_groups for p in group["params"]]
+
+        def update(*_):
+            with torch.no_grad():
+                for decay in DECAYS:
+                    average = shadows.setdefault(decay, [w.detach().clone() for w in weights])
+                    torch._foreach_lerp_(average, [w.detach() for w in weights], 1 - decay)
+
+        optimizer.register_step_post_hook(update)
+        return optimizer
+
+    chosen = recipes.get_recipe(recipe)
+    run = {**chosen.train, "seed": seed, "device": "cpu", "sample_length": 0, "max_time": None,
+           "eval_every": 10**9, **settings}
+    training.adamw = adamw
+    try:
+        training.train(corpus, workdir / "run", model_config=chosen.model, train_config=run, overwrite=True)
+    finally:
+        training.adamw = build
+    model, _, _, _ = load_model(workdir / "run" / "last.pt")
+    row = {"recipe": recipe, "seed": seed, "settings": settings, "final": mean_loss(model, corpus.val)}
+    # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
+    weights = [p for group in training.parameter_groups(model, 0.0) for p in group["params"]]
+    for decay, average in shadows.items():
+        with torch.no_grad():
+            for weight, value in zip(weights, average, strict=True):
+                weight.copy_(value)
+        row[f"ema {decay}"] = mean_loss(model, corpus.val)
+    return row
+
+
+def value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="shakespeare-1min")
+    parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a training setting")
+    parser.add_argument("--corpus", type=Path, default=SHAKESPEARE)
+    parser.add_argument("--log", type=Path, help="append each row as a JSON line to this file")
+    args = parser.parse_args()
+    if not args.corpus.exists():
+        raise SystemExit(f"{args.corpus} is not present")
+    settings = {key: value(text) for key, _, text in (item.partition("=") for item in args.set)}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = tuning_corpus(args.corpus.read_text(), Path(tmp))
+        for seed in (int(s) for s in args.seeds.split(",")):
+            row = averaged_run(corpus, Path(tmp), args.recipe, seed, settings)
+            print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+            if args.log:
+                with open(args.log, "a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
