@@ -11,6 +11,10 @@ import torch
 
 from charlstm.errors import ConfigError
 
+# /proc/cpuinfo flags of a CPU that multiplies bf16 natively (x86 AVX-512 BF16 or AMX; Arm's BF16 extension).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; naming one that is absent is an error."""
@@ -30,7 +34,7 @@ def select_device(name: str = "auto") -> torch.device:
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:
     """The context a forward pass runs in: bf16 or fp16 autocast on ``device``, or nothing for fp32."""
     if precision in ("bf16", "fp16"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+        return torch.autocast(device_type=device.type, dtype=PRECISION_DTYPES[precision])
     return nullcontext()
 
 
@@ -61,11 +65,6 @@ def cpu_runs_bf16(cell: str) -> bool:
         except RuntimeError:
             return False
     return True
-
-
-# /proc/cpuinfo flags of a CPU that multiplies bf16 natively (x86 AVX-512 BF16 or AMX; Arm's BF16 extension).
-NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def bf16_warning(device: torch.device) -> str | None:
@@ -103,7 +102,7 @@ def cast_for_inference(model: torch.nn.Module, precision: str) -> str | None:
     device = next(model.parameters()).device
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"--precision fp16 needs a CUDA GPU (this model is on {device.type}); use bf16 or fp32")
-    model.to(DTYPES[precision])
+    model.to(PRECISION_DTYPES[precision])
     return emulated_bf16(device) if precision == "bf16" else None
 
 
