@@ -10,8 +10,10 @@ of a benchmark, never in raw seconds.
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -54,3 +56,14 @@ def reference_second() -> float:
 if __name__ == "__main__":
     rate = plain_loop_chars_per_second()
     print(f"plain 2 x 512 nn.LSTM loop: {rate:,.0f} chars/s; 1 reference second = {REFERENCE_CHARS / rate:.2f} s here")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), for the first line of a benchmark's output."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

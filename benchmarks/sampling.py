@@ -39,6 +39,7 @@ from charlstm.model import CharRNN
 from charlstm.runtime import NATIVE_BF16_FLAGS, cast_for_inference, cpu_flags
 from charlstm.sample import SamplingOptions, generate, sample_texts
 from charlstm.vocab import Vocab
+from reference import cpu_model
 
 VOCAB = Vocab(sorted(set("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")))
 CONFIG = ModelConfig(vocab_size=len(VOCAB), num_layers=2, hidden_size=512, embedding_dim=128)
@@ -86,7 +87,7 @@ def floor_steps_per_second(model: CharRNN, steps: int) -> float:
             return count / (time.perf_counter() - start)
 
     layouts = [[m.t().contiguous() for m in matrices], [m.contiguous().t() for m in matrices]]  # column-, row-major
-    fastest = max(layouts, key=lambda arranged: rate(arranged, 30))   # (one may be 60x slower: a short trial)
+    fastest = max(layouts, key=lambda arranged: rate(arranged, 30))   # (one was 16x slower: a short trial)
     return rate(fastest, steps)
 
 
@@ -120,16 +121,6 @@ def cli_chars_per_second(checkpoint: Path, precision: str, short: int, long: int
     return (long - short) / (seconds(long) - seconds(short))
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -144,7 +135,7 @@ def main() -> None:
     half = copy.deepcopy(model)
     cast_for_inference(half, "bf16")
     native = sorted(cpu_flags() & NATIVE_BF16_FLAGS)
-    print(f"{cpu_name()}; native bf16: {', '.join(native) if native else 'no (bf16 is emulated here)'}")
+    print(f"{cpu_model()}; native bf16: {', '.join(native) if native else 'no (bf16 is emulated here)'}")
     print(f"{CONFIG.num_layers} x {CONFIG.hidden_size} LSTM, vocabulary {len(VOCAB)}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     naive_chars_per_second(model, 50)  # warm-up: oneDNN primitives, allocator

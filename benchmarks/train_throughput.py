@@ -13,7 +13,6 @@ it: there bf16 is expected to be slower, and the script says so).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from torch import nn
 from charlstm.corpus import prepare_corpus
 from charlstm.runtime import bf16_warning
 from charlstm.train import Stepped, train
+from reference import cpu_model
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 MODEL = {"num_layers": 2, "hidden_size": 512, "embedding_dim": 128, "dropout": 0.2}
@@ -77,16 +77,6 @@ def plain(corpus, steps: int) -> float:
         optimizer.step()
         loss.item()
     return steps * BATCH * SEQ / (time.perf_counter() - start)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ from charlstm import recipes
 from charlstm.checkpoint import load_model
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
+from quality import SHAKESPEARE, parse_settings
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 DECAYS = (0.99, 0.995, 0.998, 0.999)
 
 
@@ -35,7 +35,7 @@ def tuning_corpus(text: str, workdir: Path):
     return prepare_corpus([str(workdir / "tune.txt")], data_dir=workdir / "data", val_fraction=1 / 9)
 
 
-def averaged_run(corpus, workdir: Path, recipe: str, seed: int, settings: dict) -> dict:
+def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, settings: dict) -> dict:
     """Train the recipe once; the validation loss of its final weights and of each EMA of them."""
     shadows: dict[float, list[torch.Tensor]] = {}
     build = training.adamw
@@ -46,9 +46,10 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, settings: dict) 
 
         def update(*_):
             with torch.no_grad():
+                current = [w.detach() for w in weights]
                 for decay in DECAYS:
-                    average = shadows.setdefault(decay, [w.detach().clone() for w in weights])
-                    torch._foreach_lerp_(average, [w.detach() for w in weights], 1 - decay)
+                    average = shadows.setdefault(decay, [w.clone() for w in current])
+                    torch._foreach_lerp_(average, current, 1 - decay)
 
         optimizer.register_step_post_hook(update)
         return optimizer
@@ -58,43 +59,36 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, settings: dict) 
            "eval_every": 10**9, **settings}
     training.adamw = adamw
     try:
-        training.train(corpus, workdir / "run", model_config=chosen.model, train_config=run, overwrite=True)
+        training.train(corpus, workdir / "run", model_config={**chosen.model, **model}, train_config=run, overwrite=True)
     finally:
         training.adamw = build
-    model, _, _, _ = load_model(workdir / "run" / "last.pt")
-    row = {"recipe": recipe, "seed": seed, "settings": settings, "final": mean_loss(model, corpus.val)}
+    trained, _, _, _ = load_model(workdir / "run" / "last.pt")
+    row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "final": mean_loss(trained, corpus.val)}
     # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
-    weights = [p for group in training.parameter_groups(model, 0.0) for p in group["params"]]
+    weights = [p for group in training.parameter_groups(trained, 0.0) for p in group["params"]]
     for decay, average in shadows.items():
         with torch.no_grad():
             for weight, value in zip(weights, average, strict=True):
                 weight.copy_(value)
-        row[f"ema {decay}"] = mean_loss(model, corpus.val)
+        row[f"ema {decay}"] = mean_loss(trained, corpus.val)
     return row
-
-
-def value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="shakespeare-1min")
     parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a training setting")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     parser.add_argument("--corpus", type=Path, default=SHAKESPEARE)
     parser.add_argument("--log", type=Path, help="append each row as a JSON line to this file")
     args = parser.parse_args()
     if not args.corpus.exists():
         raise SystemExit(f"{args.corpus} is not present")
-    settings = {key: value(text) for key, _, text in (item.partition("=") for item in args.set)}
+    model, settings = parse_settings(args.set)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = tuning_corpus(args.corpus.read_text(), Path(tmp))
         for seed in (int(s) for s in args.seeds.split(",")):
-            row = averaged_run(corpus, Path(tmp), args.recipe, seed, settings)
+            row = averaged_run(corpus, Path(tmp), args.recipe, seed, model, settings)
             print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
             if args.log:
                 with open(args.log, "a") as handle:

@@ -56,6 +56,16 @@ class StepState:
 _CELL_STEPS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
 
 
+def arranged(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (out, in), as a layer multiplies by it, stored in the layout whose product with one row is
+    fastest: on a CPU in fp32 the transpose kept contiguous (a column-major view: with it MKL's GEMM ran a
+    2 x 512 step 1.4x faster than on nn.LSTM's row-major weights), otherwise row-major (oneDNN's bf16 product
+    ran 16x slower column-major on an AVX2 CPU); ``benchmarks/sampling.py`` measures both. A bias (1-D) is
+    the same either way."""
+    column_major = matrix.device.type == "cpu" and matrix.dtype == torch.float32
+    return matrix.t().contiguous().t() if column_major else matrix.contiguous()
+
+
 class Stepper:
     """``step(ids (B,), state) -> logits (B, V)``, updating ``state`` in place. Call it under
     ``torch.no_grad()`` or ``torch.inference_mode()``."""
@@ -71,15 +81,14 @@ class Stepper:
         head = model.head.weight.detach().t()  # (E or H, V)
         if model.projection is not None:
             head = model.projection.weight.detach().t() @ head
-        self.column_major = head.device.type == "cpu" and head.dtype == torch.float32
-        self.head, self.head_bias = self._arranged(head.t()).t(), model.head.bias.detach()
+        self.head, self.head_bias = arranged(head.t()).t(), model.head.bias.detach()
         self.embedding = model.embedding.weight.detach()
         self.split_state = model.split_state
         self.attention = AttentionStep(model.attention) if model.attention is not None else None
         if self.custom is not None:
             self.recurrent = [tuple(w.detach() for w in self.custom.recurrent(layer)) for layer in range(self.num_layers)]
             return
-        weight = lambda name, layer: self._arranged(getattr(core, f"{name}_l{layer}").detach())  # noqa: E731
+        weight = lambda name, layer: arranged(getattr(core, f"{name}_l{layer}").detach())  # noqa: E731
         # Layer 0: every character's input projection and input bias, as one table row per character, fed
         # to the cell function as a per-row input bias with an empty input. Its hidden bias folds into the
         # table too, except for a GRU, whose reset gate multiplies the hidden part (bias included) alone.
@@ -98,15 +107,6 @@ class Stepper:
         self.written_out = self.cell in ("lstm", "gru") and self.table.device.type != "cpu"
         self.layers += [tuple(weight(name, layer) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                         for layer in range(1, self.num_layers)]
-
-    def _arranged(self, matrix: torch.Tensor) -> torch.Tensor:
-        """``matrix`` (out, in), as a layer multiplies by it, stored in the layout whose product with one row
-        is fastest: on a CPU in fp32 the transpose kept contiguous (a column-major view: with it MKL's GEMM
-        ran a 2 x 512 step 1.4x faster than on nn.LSTM's row-major weights), in bf16 row-major (oneDNN's bf16
-        product ran 16x slower column-major on an AVX2 CPU); ``benchmarks/sampling.py`` measures both."""
-        if matrix.dim() < 2:   # a bias
-            return matrix
-        return matrix.t().contiguous().t() if self.column_major else matrix.contiguous()
 
     def initial_state(self, rows: int) -> StepState:
         _, past = self.split_state(None, rows, self.head.device)

@@ -62,6 +62,12 @@ def text_file(tmp_path: Path) -> Path:
     return path
 
 
+def stepped_logits(stepper, ids: torch.Tensor, state) -> torch.Tensor:
+    """Logits (B, T, V) of ``stepper`` stepping through ``ids`` (B, T) one character at a time from ``state``
+    (which it updates): what a window through the model gives at once."""
+    return torch.stack([stepper.step(ids[:, t], state) for t in range(ids.size(1))], dim=1)
+
+
 def tiny_model(vocab_size: int, **overrides) -> CharRNN:
     torch.manual_seed(0)
     return CharRNN(ModelConfig(vocab_size=vocab_size, **{**TINY_MODEL, **overrides})).eval()

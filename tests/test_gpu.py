@@ -36,7 +36,7 @@ from charlstm.start import fresh_start, resumed_start
 from charlstm.stepper import Stepper
 from charlstm.train import Started, Stepped, Trainer, train
 from charlstm.vocab import Vocab
-from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN, tiny_model, straight_and_resumed
+from tests.conftest import TEXT, TINY_MODEL, TINY_TRAIN, stepped_logits, tiny_model, straight_and_resumed
 
 DEVICE = os.environ.get("CHARLSTM_GPU_TESTS_DEVICE", "cuda")
 ON_CUDA = DEVICE == "cuda"
@@ -244,7 +244,7 @@ def test_the_stepper_matches_the_forward_pass_on_the_gpu(cell, tie):
         # Off the CPU the fused LSTM and GRU cell kernels refuse the per-row layer-0 bias: written out there.
         assert getattr(stepper, "written_out", False) == (cell in ("lstm", "gru") and DEVICE != "cpu")
         state = stepper.initial_state(4)
-        stepped = torch.stack([stepper.step(ids[:, t], state) for t in range(25)], dim=1)
+        stepped = stepped_logits(stepper, ids, state)
         _, prompt_state = model(ids[:, :10])   # a prompt read by the fused core, continued by the stepper
         continued = stepper.step(ids[:, 10], stepper.from_state(prompt_state))
         gates: list[dict] = []

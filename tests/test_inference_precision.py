@@ -18,7 +18,7 @@ from charlstm.runtime import cast_for_inference
 from charlstm.sample import SamplingOptions, sample_text, sample_texts
 from charlstm.stepper import Stepper
 from charlstm.vocab import Vocab
-from tests.conftest import tiny_model
+from tests.conftest import stepped_logits, tiny_model
 
 VOCAB = Vocab("\n abcdefgh")
 
@@ -40,7 +40,7 @@ def test_every_cell_steps_in_bf16_close_to_fp32(cell, attention):
         expected, _ = model(ids)
         stepper = Stepper(half)
         state = stepper.initial_state(3)
-        stepped = torch.stack([stepper.step(ids[:, t], state) for t in range(20)], dim=1)
+        stepped = stepped_logits(stepper, ids, state)
     assert stepped.dtype == torch.bfloat16 and all(t.dtype == torch.bfloat16 for t in state.h)
     # bf16 keeps 8 bits of mantissa: the logits agree to a few hundredths, not to fp32's 1e-5.
     assert (stepped.float() - expected).abs().max() < 0.05 * max(1.0, expected.abs().max())

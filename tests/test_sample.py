@@ -6,7 +6,7 @@ import torch
 from charlstm.errors import ConfigError, VocabularyError
 from charlstm.sample import SamplingOptions, generate, next_char_probs, sample_text, sample_texts
 from charlstm.vocab import Vocab
-from tests.conftest import tiny_model
+from tests.conftest import stepped_logits, tiny_model
 
 VOCAB = Vocab("\n abcdefgh")
 
@@ -121,7 +121,7 @@ def test_stepper_matches_the_fused_core(cell, tie):
         expected, _ = model(ids)
         stepper = Stepper(model)
         state = stepper.initial_state(4)
-        stepped = torch.stack([stepper.step(ids[:, t], state) for t in range(25)], dim=1)
+        stepped = stepped_logits(stepper, ids, state)
         # A state read by the fused core continues on the stepper (a prompt is read that way).
         _, fused_state = model(ids[:, :10])
         continued = stepper.step(ids[:, 10], stepper.from_state(fused_state))
