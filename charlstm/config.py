@@ -16,6 +16,7 @@ from charlstm.errors import ConfigError
 
 # Fused PyTorch cores first, then the custom cells of charlstm.cells (kept in step with CUSTOM_CELLS).
 CELLS = ("lstm", "gru", "rnn", "peephole", "coupled", "depth-gated", "clockwork", "grid", "mingru", "minlstm")
+FUSED_CELLS = CELLS[:3]
 # Cells with a memory cell c_t and LSTM gates (the forget gate among them): where --forget-bias and
 # --chrono-init mean something, and what the units suite reads.
 MEMORY_CELLS = ("lstm", "peephole", "coupled", "depth-gated", "grid")
@@ -93,6 +94,13 @@ class ModelConfig:
     attention_memory: int = 0
     # How the attention weighs its memory: softmax (SHA-RNN), or stick-breaking (the latest match wins).
     attention_kind: str = "softmax"
+    # AWD-LSTM's regularisers (Merity et al. 2018), all off by default. DropConnect on the recurrent matrices
+    # W_hh of a fused cell: one mask per window, so the fused kernel still runs every step.
+    weight_drop: float = 0.0
+    # Whole characters dropped from the input: one mask over the embedding matrix's rows per window.
+    embedding_dropout: float = 0.0
+    # One --dropout mask per window, shared by all its time steps (variational dropout), not one per step.
+    locked_dropout: bool = False
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -102,6 +110,10 @@ class ModelConfig:
         _require(self.hidden_size >= 1, "--hidden-size must be at least 1")
         _require(self.embedding_dim >= 1, "--embedding-dim must be at least 1")
         _require(_finite(self.dropout) and 0 <= self.dropout < 1, "--dropout must be in [0, 1)")
+        for name in ("weight_drop", "embedding_dropout"):
+            _require(_finite(getattr(self, name)) and 0 <= getattr(self, name) < 1, f"{flag(name)} must be in [0, 1)")
+        _require(self.weight_drop == 0 or self.cell in FUSED_CELLS,
+                 f"--weight-drop drops weights of the fused cells ({', '.join(FUSED_CELLS)}), not of a {self.cell} cell")
         _require(_finite(self.forget_bias), "--forget-bias must be a finite number")
         _require(self.chrono_init == 0 or self.chrono_init >= 3, "--chrono-init must be 0 (off) or at least 3")
         _require(self.chrono_init == 0 or self.cell in MEMORY_CELLS,

@@ -17,15 +17,20 @@ class Dropout(nn.Module):
     its value when a 16-bit slice of a 64-bit random integer clears a threshold: dropout probability
     ``round(p * 65536) / 65536`` (within 8e-6 of p) and survivors scaled by the exact inverse, so the
     expected output is the input, as with nn.Dropout.
+
+    With ``locked``, one mask serves every time step of a window (variational dropout, AWD-LSTM's "locked"
+    dropout): the caller names the time dimension, and the mask is drawn with size 1 there.
     """
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, locked: bool = False):
         super().__init__()
-        self.p = p
+        self.p, self.locked = p, locked
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_dim: int | None = None) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        if self.locked and time_dim is not None:
+            return x * dropout_mask(x.narrow(time_dim, 0, 1), self.p)
         return x * dropout_mask(x, self.p)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from charlstm.attention import PastAttention
 from charlstm.cells import build_core
 from charlstm.config import ModelConfig
-from charlstm.dropout import Dropout
+from charlstm.dropout import Dropout, dropout_mask
 
 # An LSTM's state is (h, c), each (L, B, H); a GRU's or RNN's is (h,); a custom cell's a tuple of
 # (L, B, width) tensors, h first (see charlstm.cells.base). A model with attention adds its memory after
@@ -35,7 +35,7 @@ class CharRNN(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
         self.core = build_core(config)
-        self.dropout = Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout, locked=config.locked_dropout)
         # Tied weights share the embedding matrix (V, E) with the head; a projection bridges H != E.
         needs_projection = config.tie_weights and config.hidden_size != config.embedding_dim
         self.projection = nn.Linear(config.hidden_size, config.embedding_dim, bias=False) if needs_projection else None
@@ -54,7 +54,16 @@ class CharRNN(nn.Module):
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
         if self.core.by_layer:
             return self._forward_by_layer(ids, state)
-        return self.from_embeddings(self.embedding(ids), state)
+        return self.from_embeddings(self._embed(ids), state)
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """The characters' embeddings; while training with ``embedding_dropout``, some characters' rows are
+        zeroed for the whole window (and the others scaled up), as AWD-LSTM drops words."""
+        p = self.config.embedding_dropout
+        if not self.training or p == 0:
+            return self.embedding(ids)
+        weight = self.embedding.weight
+        return nn.functional.embedding(ids, weight * dropout_mask(weight[:, :1], p))
 
     def from_embeddings(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """``forward`` from the embedded characters x (B, T, E) on: what a gradient with respect to the
@@ -62,7 +71,7 @@ class CharRNN(nn.Module):
         core_state, past = self.split_state(state, x.size(0), x.device)
         output, core_state = self.core(x, core_state)
         output, past = self._attend(output, past)
-        return self._head(self.dropout(output)), core_state + past
+        return self._head(self.dropout(output, time_dim=1)), core_state + past
 
     def _head(self, output: torch.Tensor) -> torch.Tensor:
         return self.head(self.projection(output) if self.projection is not None else output)
@@ -82,17 +91,17 @@ class CharRNN(nn.Module):
         logits' view at the end (V wide, not H)."""
         state, past = self.split_state(state, ids.size(0), ids.device)
         state = state if state is not None else self.core.initial_state(ids.size(0), ids.device)
-        output, finals = self.embedding(ids.t()), []
+        output, finals = self._embed(ids.t()), []
         for layer in range(self.config.num_layers):
             if layer:
-                output = self.dropout(output)
+                output = self.dropout(output, time_dim=0)
             output, final = self.core.run_layer(layer, output, tuple(t[layer:layer + 1] for t in state))
             finals.append(final)
         state = tuple(torch.cat(layers) for layers in zip(*finals))
         if self.attention is not None:   # attention reads batch first: (B, T, H) views in and out
             output, past = self._attend(output.transpose(0, 1), past)
             output = output.transpose(0, 1)
-        return self._head(self.dropout(output)).transpose(0, 1), state + past
+        return self._head(self.dropout(output, time_dim=0)).transpose(0, 1), state + past
 
     def final(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, State]:
         """Right-padded rows of different lengths -> logits (B, V) after each row's own last character, and

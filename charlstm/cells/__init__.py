@@ -24,5 +24,7 @@ def build_core(config):
     if config.cell in FUSED_CORES:
         return build_fused_core(config)
     extra = {"modules": config.clockwork_modules} if config.cell == "clockwork" else {}
-    return CUSTOM_CELLS[config.cell](config.embedding_dim, config.hidden_size, config.num_layers, config.dropout,
+    core = CUSTOM_CELLS[config.cell](config.embedding_dim, config.hidden_size, config.num_layers, config.dropout,
                                      **extra)
+    core.dropout.locked = config.locked_dropout
+    return core

@@ -108,7 +108,7 @@ class CustomCore(nn.Module):
         below_states: list[StateTuple] | None = None
         for layer in range(self.num_layers):
             if layer:
-                inputs = self.dropout(inputs)
+                inputs = self.dropout(inputs, time_dim=0)
             # unbind, not projected[t]: indexing would make backward zero-fill a whole (T, B, G) gradient per step.
             projected = self.project(layer, inputs).unbind(0)
             own = tuple(part[layer] for part in state)

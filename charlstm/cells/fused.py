@@ -7,7 +7,9 @@ load as they are.
 Training with dropout between layers runs the core one layer at a time (``run_layer``: the same kernels
 and weights) so that the dropout is charlstm's: on a CPU it draws its mask far faster than nn.LSTM's
 ``bernoulli_``, and on a GPU it draws from the CUDA generator a checkpoint saves, where cuDNN's own
-dropout keeps a cached state that a resumed run could not restore.
+dropout keeps a cached state that a resumed run could not restore. DropConnect on the recurrent matrices
+(``weight_drop``, AWD-LSTM's) takes the same path: each layer's W_hh is masked once per window and handed
+to the same kernel.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import warnings
 
 import torch
 from torch import nn
+
+from charlstm.dropout import dropout_mask
 
 StateTuple = tuple[torch.Tensor, ...]
 
@@ -31,11 +35,13 @@ class FusedCore:
     """What the fused cores add to PyTorch's modules (mixed into each, before it)."""
 
     fused = True
+    weight_drop = 0.0   # DropConnect probability on each W_hh while training (set by build_fused_core)
 
     @property
     def by_layer(self) -> bool:
-        """Whether training runs one layer at a time (dropout between layers): see ``run_layer``."""
-        return self.training and self.dropout > 0
+        """Whether training runs one layer at a time (dropout between layers, or masked recurrent
+        weights): see ``run_layer``."""
+        return self.training and (self.dropout > 0 or self.weight_drop > 0)
 
     @property
     def state_count(self) -> int:
@@ -62,6 +68,8 @@ class FusedCore:
         """One layer over a window, time-major as the oneDNN kernels are: x (T, B, in) and the layer's
         state (each (1, B, H)) -> output (T, B, H) and its final state."""
         weights = [getattr(self, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        if self.training and self.weight_drop > 0:
+            weights[1] = weights[1] * dropout_mask(weights[1], self.weight_drop)
         # (input, state, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
         output, *final = _LAYER_FUNCTIONS[self.mode](x, state if self.mode == "LSTM" else state[0], weights,
                                                      True, 1, 0.0, True, False, False)
@@ -107,6 +115,8 @@ FUSED_CORES = {"lstm": FusedLSTM, "gru": FusedGRU, "rnn": FusedRNN}
 
 
 def build_fused_core(config) -> nn.Module:
-    return FUSED_CORES[config.cell](input_size=config.embedding_dim, hidden_size=config.hidden_size,
+    core = FUSED_CORES[config.cell](input_size=config.embedding_dim, hidden_size=config.hidden_size,
                                     num_layers=config.num_layers,
                                     dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
+    core.weight_drop = config.weight_drop
+    return core

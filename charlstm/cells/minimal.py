@@ -146,7 +146,7 @@ class MinimalCore(CustomCore):
         hidden, output, finals = self.hidden_size, x, []
         for layer in range(self.num_layers):
             if layer:
-                output = self.dropout(output)
+                output = self.dropout(output, time_dim=1)
             pre = self.project(layer, output).to(h0.dtype)    # the scan in the state's precision (not bf16)
             gates, candidate = pre.split([pre.size(-1) - hidden, hidden], dim=-1)
             r = self.write_logit(gates)

@@ -80,6 +80,13 @@ def train(
     attention_kind: Annotated[Optional[str], _model("attention_kind", "How the attention weighs its memory: "
                                                     "softmax (SHA-RNN), or stick-breaking (the latest match "
                                                     "wins, however far back).")] = None,
+    weight_drop: Annotated[Optional[float], _model("weight_drop", "DropConnect on the recurrent matrices (AWD-LSTM): "
+                                                   "this share of W_hh's weights dropped, one mask per window "
+                                                   "(lstm, gru, rnn).")] = None,
+    embedding_dropout: Annotated[Optional[float], _model("embedding_dropout", "Whole characters dropped from the "
+                                                         "input, one mask per window (AWD-LSTM).")] = None,
+    locked_dropout: Annotated[Optional[bool], _model("locked_dropout", "One --dropout mask per window for all its "
+                                                     "time steps (variational, AWD-LSTM).")] = None,
     seq_len: Annotated[Optional[int], _train("seq_len", "Characters per window (gradient horizon).")] = None,
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,

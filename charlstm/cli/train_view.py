@@ -44,7 +44,10 @@ class TrainView:
         console.print(f"[bold]{e.corpus}[/]: {human_count(e.train_chars)} train / {human_count(e.val_chars)} "
                       f"validation chars, vocabulary {m.vocab_size} -> {e.out_dir}")
         console.print(f"model: {m.cell} {m.num_layers} x {m.hidden_size}, embedding {m.embedding_dim}, "
-                      f"dropout {m.dropout}{', tied' if m.tie_weights else ''}"
+                      f"dropout {m.dropout}{' (locked)' if m.locked_dropout else ''}"
+                      f"{f', weight drop {m.weight_drop}' if m.weight_drop else ''}"
+                      f"{f', embedding dropout {m.embedding_dropout}' if m.embedding_dropout else ''}"
+                      f"{', tied' if m.tie_weights else ''}"
                       f"{f', attention over {m.attention_memory} characters' if m.attention_memory else ''}: "
                       f"[bold]{e.parameters:,}[/] parameters on {e.device}")
         budget = [f"{c.max_steps} steps" if c.max_steps else "", f"{c.epochs} epochs" if c.epochs else "",
