@@ -166,6 +166,23 @@ def test_validation_filler_is_a_third_grammar_disjoint_from_training_text_and_fr
     assert set("".join(watch)) <= set(memory.generate_corpus(size=300_000, language=1.0))
 
 
+def test_subject_stories_take_their_own_share_of_gaps_without_filler():
+    """subject_adjacent sets how often a pronoun follows its subject at once; the country stories keep
+    adjacent's share, and -1 (the default) is adjacent's share for both."""
+    def shares(text):
+        subjects = [line for line in text.splitlines() if " arrived." in line]
+        countries = [line for line in text.splitlines() if line.startswith("I grew up in")]
+        at_once = sum(bool(re.match(r"^\w+ is a \w+\. (She|He) ", line)) for line in subjects) / len(subjects)
+        asked = sum(bool(re.match(r"^I grew up in \w+\. I speak fluent ", line)) for line in countries) / len(countries)
+        return at_once, asked
+
+    options = {"size": 300_000, "adjacent": 0.7, "language": 0.5}
+    at_once, asked = shares(memory.generate_corpus(**options, subject_adjacent=0.2))
+    assert abs(at_once - 0.2) < 0.05 and abs(asked - 0.7) < 0.05
+    assert memory.generate_corpus(**options, subject_adjacent=-1) == memory.generate_corpus(**options)
+    assert abs(shares(memory.generate_corpus(**options))[0] - 0.7) < 0.05
+
+
 def test_mentions_repeat_the_current_subjects_pronoun():
     text = memory.generate_corpus(size=100_000, mentions=0.5)
     repeated = 0

@@ -184,7 +184,7 @@ class GapDistribution:
 # Options of ``builtin:memory:key=value,...`` with their defaults (an int default means an int option).
 OPTIONS = {"size": DEFAULT_SIZE, "seed": TRAINING_SEED, "adjacent": GapDistribution.adjacent,
            "longest": GapDistribution.longest, "pool": FillerMix.pool, "variety": FillerMix.variety,
-           "noise": FillerMix.noise, "language": 0.6, "repeat": 0.0, "mentions": 0.0}
+           "noise": FillerMix.noise, "language": 0.6, "repeat": 0.0, "mentions": 0.0, "subject_adjacent": -1.0}
 
 
 def check_options(values: dict) -> None:
@@ -192,6 +192,8 @@ def check_options(values: dict) -> None:
 
     if not 0 <= values["adjacent"] <= 1:
         raise CorpusError("builtin:memory: adjacent is a share in [0, 1]")
+    if not (0 <= values["subject_adjacent"] <= 1 or values["subject_adjacent"] == -1):
+        raise CorpusError("builtin:memory: subject_adjacent is a share in [0, 1], or -1 (the same as adjacent)")
     if not (0 <= values["variety"] <= 1 and 0 <= values["noise"] <= 1 and values["variety"] + values["noise"] <= 1):
         raise CorpusError("builtin:memory: variety and noise are shares in [0, 1] summing to at most 1")
     if not (0 <= values["repeat"] < 1 and 0 <= values["mentions"] < 1):
@@ -271,10 +273,14 @@ def pronoun_story(rng: random.Random, gaps: GapDistribution, mentions: float = 0
 def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacent: float = GapDistribution.adjacent,
                     longest: int = GapDistribution.longest, pool: int = FillerMix.pool,
                     variety: float = FillerMix.variety, noise: float = FillerMix.noise,
-                    language: float = 0.6, repeat: float = 0.0, mentions: float = 0.0) -> str:
-    """About ``size`` characters of stories, one per line, cut at a story boundary."""
+                    language: float = 0.6, repeat: float = 0.0, mentions: float = 0.0,
+                    subject_adjacent: float = -1.0) -> str:
+    """About ``size`` characters of stories, one per line, cut at a story boundary. The subject stories'
+    gaps have their own share with no filler, ``subject_adjacent`` (-1: the same as ``adjacent``): a gender
+    is one bit against a country's four, and it is learned across filler only where filler separates it."""
     mix = FillerMix(pool=pool, variety=variety, noise=noise)
     gaps = GapDistribution(adjacent=adjacent, longest=longest, mix=mix)
+    subject_gaps = gaps if subject_adjacent < 0 else GapDistribution(adjacent=subject_adjacent, longest=longest, mix=mix)
     rng = random.Random(seed)
     lines: list[str] = []
     total = 0
@@ -283,7 +289,7 @@ def generate_corpus(size: int = DEFAULT_SIZE, seed: int = TRAINING_SEED, adjacen
         if kind < language:
             line = language_story(rng, gaps, repeat)
         elif kind < language + (1 - language) * 0.75:
-            line = pronoun_story(rng, gaps, mentions)
+            line = pronoun_story(rng, subject_gaps, mentions)
         else:
             line = " ".join(mix.sentence(rng) for _ in range(rng.randint(1, 4)))
         lines.append(line)
