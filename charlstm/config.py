@@ -109,8 +109,7 @@ class ModelConfig:
         _require(self.num_layers >= 1, "--num-layers must be at least 1")
         _require(self.hidden_size >= 1, "--hidden-size must be at least 1")
         _require(self.embedding_dim >= 1, "--embedding-dim must be at least 1")
-        _require(_finite(self.dropout) and 0 <= self.dropout < 1, "--dropout must be in [0, 1)")
-        for name in ("weight_drop", "embedding_dropout"):
+        for name in ("dropout", "weight_drop", "embedding_dropout"):
             _require(_finite(getattr(self, name)) and 0 <= getattr(self, name) < 1, f"{flag(name)} must be in [0, 1)")
         _require(self.weight_drop == 0 or self.cell in FUSED_CELLS,
                  f"--weight-drop drops weights of the fused cells ({', '.join(FUSED_CELLS)}), not of a {self.cell} cell")

@@ -15,7 +15,7 @@ from charlstm.cli.common import prepare_or_fail
 from charlstm.cli.options import DEVICE_HELP, SEED_HELP, DataDir, MaybeEncoding, MaybeValFraction, json_option
 from charlstm.cli.render import console, nats, note, print_json
 from charlstm.cli.train_view import TrainView, install_stop_handlers
-from charlstm.config import ModelConfig, TrainConfig
+from charlstm.config import FUSED_CELLS, ModelConfig, TrainConfig
 
 MODEL = "Model"
 TRAINING = "Training"
@@ -82,7 +82,7 @@ def train(
                                                     "wins, however far back).")] = None,
     weight_drop: Annotated[Optional[float], _model("weight_drop", "DropConnect on the recurrent matrices (AWD-LSTM): "
                                                    "this share of W_hh's weights dropped, one mask per window "
-                                                   "(lstm, gru, rnn).")] = None,
+                                                   f"({', '.join(FUSED_CELLS)}).")] = None,
     embedding_dropout: Annotated[Optional[float], _model("embedding_dropout", "Whole characters dropped from the "
                                                          "input, one mask per window (AWD-LSTM).")] = None,
     locked_dropout: Annotated[Optional[bool], _model("locked_dropout", "One --dropout mask per window for all its "
