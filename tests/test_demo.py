@@ -23,21 +23,16 @@ def accuracy(model, vocab, distances=(0, 25, 50, 100, 200, 400)) -> dict[int, fl
     return {row.distance: row.accuracy for row in report.rows}
 
 
-def test_the_shipped_lstm_keeps_the_country_across_200_characters_of_unseen_filler():
+def test_the_shipped_lstm_meets_the_memory_goal_on_unseen_filler():
     """What the demo shows is true: the shipped LSTM is the memory recipe's own-seed run, and on filler it
-    never saw it keeps the country for 200 characters (>= 90% at every distance up to 200)."""
+    never saw it keeps the country for 200 characters (>= 90% at every distance up to 200) and picks the
+    newcomer's pronoun after a change of subject (>= 80% at 100 characters)."""
     model, vocab, payload, _ = load_model("pretrained:memory-lstm")
     assert payload["corpus"]["inputs"] == [recipes.MEMORY_CORPUS]          # trained by the recipe
     assert payload["model_config"]["cell"] == "lstm"
     assert payload["train_config"]["seed"] == recipes.MEMORY_TRAIN["seed"]  # its own seed, not a lucky one
-    assert judge_memory(model, vocab).span >= 200
-
-
-@pytest.mark.xfail(strict=True, reason="issue 19 is open: after a change of subject the shipped LSTM keeps the "
-                                       "newcomer's gender in 64% of 64 contexts at 100 characters (goal: 80%)")
-def test_the_shipped_lstm_meets_the_whole_memory_goal():
-    model, vocab, _, _ = load_model("pretrained:memory-lstm")
-    assert judge_memory(model, vocab).passed
+    goal = judge_memory(model, vocab)
+    assert goal.span >= 200 and goal.switch_after[100] >= 0.8 and goal.passed, goal
 
 
 def test_the_shipped_rnn_does_not_carry_the_country_across_filler():
