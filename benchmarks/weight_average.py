@@ -40,8 +40,8 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
     shadows: dict[float, list[torch.Tensor]] = {}
     build = training.adamw
 
-    def adamw(params, lr, device):
-        optimizer = build(params, lr, device)
+    def adamw(params, config, device):
+        optimizer = build(params, config, device)
         weights = [p for group in optimizer.param_groups for p in group["params"]]
 
         def update(*_):

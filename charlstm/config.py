@@ -143,6 +143,9 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.1
+    # AdamW's second-moment decay: 0.999 (PyTorch's) averages squared gradients over ~1,000 steps, so after
+    # a quiet stretch one large gradient moves the weights far; 0.95 adapts within ~20 steps.
+    beta2: float = 0.999
     warmup_steps: int = 100
     # The cosine decay ends at lr * min_lr_ratio when the run's budget is spent.
     min_lr_ratio: float = 0.1
@@ -175,6 +178,7 @@ class TrainConfig:
         _require(self.batch_size >= 1, "--batch-size must be at least 1")
         _require(_finite(self.lr) and self.lr > 0, "--lr must be a positive number")
         _require(_finite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _require(_finite(self.beta2) and 0 <= self.beta2 < 1, "--beta2 must be in [0, 1)")
         _require(self.warmup_steps >= 0, "--warmup-steps must be >= 0")
         _require(_finite(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "--min-lr-ratio must be in [0, 1]")
         _require(_finite(self.grad_clip) and self.grad_clip > 0, "--grad-clip must be a positive number")

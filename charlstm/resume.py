@@ -48,8 +48,8 @@ def checked_progress(data: dict) -> Progress:
     return progress
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict, weight_decay: float) -> None:
-    """Load a saved optimizer state, keeping this run's fused-kernel choice and ``--weight-decay``."""
+def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict, config: TrainConfig) -> None:
+    """Load a saved optimizer state, keeping this run's fused-kernel choice, ``--weight-decay`` and ``--beta2``."""
     fused = [group["fused"] for group in optimizer.param_groups]
     optimizer.load_state_dict(saved)
     for group, setting in zip(optimizer.param_groups, fused):  # loading copied the saved run's flag
@@ -60,7 +60,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict, weight_deca
                 state = optimizer.state.get(parameter, {})
                 if "step" in state:
                     state["step"] = state["step"].to(parameter.device, torch.float32)
-    optimizer.param_groups[0]["weight_decay"] = weight_decay  # a changed --weight-decay applies
+    optimizer.param_groups[0]["weight_decay"] = config.weight_decay  # a changed --weight-decay applies
+    for group in optimizer.param_groups:
+        group["betas"] = (group["betas"][0], config.beta2)
 
 
 def carried_state(payload: dict, model: CharRNN, config: TrainConfig, corpus: Corpus, world: World,

@@ -108,7 +108,7 @@ class Trainer:
                               "--watch-probe FILE")
         self.batcher = StreamBatcher(corpus.train, self.config.batch_size, self.config.seq_len, self.id_map,
                                      pin_memory=self.device.type == "cuda", rows=world.rows(self.config.batch_size))
-        self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config.lr, self.device)
+        self.optimizer = adamw(parameter_groups(self.model, self.config.weight_decay), self.config, self.device)
         self.budget = Budget(self.config, self.batcher.windows_per_epoch)
         self.progress = Progress()
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
@@ -125,8 +125,8 @@ class Trainer:
         """Optimizer, progress, data position, carried state, RNG and loss scale; ValueError etc. if any is
         damaged (see charlstm.resume)."""
         if len(payload["optimizer"]["param_groups"]) == 1:  # written before biases were exempt from decay
-            self.optimizer = adamw(self.model.parameters(), self.config.lr, self.device)
-        restore_optimizer(self.optimizer, payload["optimizer"], self.config.weight_decay)
+            self.optimizer = adamw(self.model.parameters(), self.config, self.device)
+        restore_optimizer(self.optimizer, payload["optimizer"], self.config)
         self.progress = checked_progress(payload["progress"])
         state = carried_state(payload, self.model, self.config, self.corpus, self.world, self.device)
         if state is not None:
@@ -387,12 +387,13 @@ class Trainer:
         }
 
 
-def adamw(params, lr: float, device: torch.device) -> torch.optim.AdamW:
+def adamw(params, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW, fused on CUDA (one kernel per parameter group). On a CPU the fused kernel saves about 1-3%
     of a 2 x 512 step but rounds differently from the loop implementation, which would make every seeded
     CPU run, the shipped memory models among them (benchmarks/make_pretrained.py), come out different
     from the runs recorded so far: the CPU keeps the loop."""
-    return torch.optim.AdamW(params, lr=lr, fused=True if device.type == "cuda" else None)
+    return torch.optim.AdamW(params, lr=config.lr, betas=(0.9, config.beta2),
+                             fused=True if device.type == "cuda" else None)
 
 
 def parameter_groups(model: CharRNN, weight_decay: float) -> list[dict]:

@@ -169,7 +169,7 @@ def test_max_time_stops_the_run(tmp_path, corpus):
 
 
 def test_bad_training_options(tmp_path, corpus):
-    for bad in ({"lr": -1}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
+    for bad in ({"lr": -1}, {"beta2": 1.0}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
         with pytest.raises(ConfigError):
             train(corpus, tmp_path, model_config=TINY_MODEL, train_config=bad)
 
@@ -198,6 +198,24 @@ def test_weight_decay_spares_biases_so_the_forget_bias_survives(tmp_path, corpus
     assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() == 1 for p in spared["params"])
     names = {id(p): n for n, p in trainer.model.named_parameters()}
     assert {names[id(p)] for p in spared["params"]} >= {"core.bias_ih_l0", "core.bias_hh_l0", "head.bias"}
+
+
+def test_beta2_reaches_every_group_resumes_exactly_and_can_be_changed_on_resume(tmp_path, corpus):
+    """--beta2 sets AdamW's second-moment decay; stopping and resuming changes no weight, and a resume
+    given another --beta2 goes on with it (as with --weight-decay), not with the one in the saved state."""
+    config = {**TINY_TRAIN, "max_steps": 20, "eval_every": 7, "seq_len": 8, "beta2": 0.9}
+    trainer = Trainer(corpus, tmp_path / "run", fresh_start(corpus, TINY_MODEL, config))
+    assert [group["betas"] for group in trainer.optimizer.param_groups] == [(0.9, 0.9)] * 2
+    straight_and_resumed(corpus, tmp_path, TINY_MODEL, config)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    default = train(corpus, tmp_path / "c", model_config=TINY_MODEL, train_config={**config, "beta2": 0.999})
+    c = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]
+    assert default.step == 20 and not all(torch.equal(a[k], c[k]) for k in c)
+    train(corpus, tmp_path / "b", resume=True, train_config={"max_steps": 25, "beta2": 0.95})
+    resumed = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert [group["betas"] for group in resumed] == [(0.9, 0.95)] * 2
 
 
 def test_a_run_saved_with_one_optimizer_group_still_resumes(tmp_path, corpus):

@@ -91,6 +91,7 @@ def train(
     batch_size: Annotated[Optional[int], _train("batch_size", "Parallel streams.")] = None,
     lr: Annotated[Optional[float], _train("lr", "Peak AdamW learning rate.")] = None,
     weight_decay: Annotated[Optional[float], _train("weight_decay", "AdamW weight decay on the weight matrices (biases are never decayed).")] = None,
+    beta2: Annotated[Optional[float], _train("beta2", "AdamW's second-moment decay (lower: steadier at a high --lr).")] = None,
     warmup_steps: Annotated[Optional[int], _train("warmup_steps", "Linear warm-up steps.")] = None,
     min_lr_ratio: Annotated[Optional[float], _train("min_lr_ratio", "Learning rate at the end of the cosine "
                                                     "decay, as a share of --lr (1: constant).")] = None,
