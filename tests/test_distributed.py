@@ -158,3 +158,18 @@ def test_a_world_of_one_changes_nothing(tmp_path):
     train(corpus, tmp_path / "b", model_config=TINY_MODEL, train_config={**TINY_TRAIN, "max_steps": 4}, world=World())
     assert max_difference(weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")) == 0.0
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["rank_rng"] is None
+
+
+@pytest.mark.parametrize("world_size, finalized", [("2", False), ("1", True)])
+def test_a_torchrun_worker_ends_without_finalizing_and_keeps_its_output_and_exit_code(world_size, finalized, tmp_path):
+    """The interpreter's finalization after DDP over gloo aborted now and then: a worker ends before it
+    (no atexit handler runs), with its stdout, its one error line and its exit code intact."""
+    script = ("import atexit; atexit.register(lambda: print('finalized')); "
+              "from charlstm.cli import main; main()")
+    env = {**os.environ, "WORLD_SIZE": world_size}
+    for args, code, stream, text in ((["--version"], 0, "stdout", "charlstm "),
+                                     (["sample", str(tmp_path / "nothing")], 1, "stderr", "charlstm: error:")):
+        result = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == code and getattr(result, stream).startswith(text), result.stderr
+        assert ("finalized" in result.stdout) == finalized
