@@ -105,10 +105,10 @@ def _torchrun_worker() -> bool:
 
 def _exit_without_finalizing(code: Any) -> None:
     """End a torchrun worker once its command is done (process group left, files renamed into place,
-    output flushed) without the interpreter's finalization: with DDP over gloo, about one process in 15
-    aborted there ("terminate called without an active exception", after destroy_process_group and the
-    atexit handlers had run; reproduced with a bare DDP-wrapped nn.LSTM, 4 of 60 torchrun runs, and 0 of 80
-    ending this way), which failed a run that had finished."""
+    output flushed) without the interpreter's finalization: with DDP over gloo, a worker aborted there in
+    about one torchrun run in 15 ("terminate called without an active exception", after
+    destroy_process_group and the atexit handlers had run; a bare DDP-wrapped nn.LSTM did it in 4 of 60
+    runs, and in 0 of 80 ending this way), failing a run that had finished."""
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
