@@ -97,9 +97,14 @@ def main() -> None:
 
 
 def _torchrun_worker() -> bool:
+    if "WORLD_SIZE" not in os.environ:   # not started by torchrun: no need to import torch.distributed
+        return False
+    from charlstm.distributed import world_from_env
+    from charlstm.errors import ConfigError
+
     try:
-        return int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
+        return world_from_env().distributed
+    except ConfigError:   # already reported by the command itself
         return False
 
 
