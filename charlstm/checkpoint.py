@@ -9,6 +9,8 @@ always called the *payload*, and *checkpoint* names the file (or what a command 
     train_config, optimizer, progress, state,   everything an exact resume needs: step, epoch, window,
     rng, scaler, corpus                         elapsed time, the carried hidden state, RNG states,
                                                 fp16's gradient-scaler state
+    train_model, snapshots                      with --average-evals: the weights training goes on from
+                                                (``model`` is then their average) and the earlier ones
 
 It is written to a temporary file in the same directory, flushed to disk, then renamed over the old one,
 so a crash at any moment leaves either the old checkpoint or the new one, never half of one.

@@ -171,6 +171,9 @@ class TrainConfig:
     # its own memory suite without one (charlstm.probes.watch).
     watch_probe: str | None = None
     best_on: str = "loss"
+    # Evaluate and keep the mean of the weights at the last K evaluations (charlstm.averaging); 1: the
+    # weights as trained.
+    average_evals: int = 1
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -193,6 +196,7 @@ class TrainConfig:
         _require(self.on_divergence in ("stop", "skip"), "--on-divergence must be stop or skip")
         _require(self.precision in PRECISIONS,
                  f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        _require(self.average_evals >= 1, "--average-evals must be at least 1")
         _require(self.best_on in BEST_ON, f"--best-on must be one of {', '.join(BEST_ON)}, not {self.best_on!r}")
 
     @property

@@ -72,7 +72,8 @@ def resumed_start(corpus: Corpus, out_dir: Path, model_options: dict, train_opti
             f"({''.join(missing[:20])!r}); train a new run, or use --init-from to extend it")
     model = CharRNN(model_config)
     with unusable(path, "damaged checkpoint: weights do not fit the model", MISFIT):
-        model.load_state_dict(payload["model"])
+        # With --average-evals the checkpoint's model is an average; training goes on from its own weights.
+        model.load_state_dict(payload.get("train_model", payload["model"]))
     return Start(model, vocab, config, payload, notes)
 
 

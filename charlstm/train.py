@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from charlstm.batching import StreamBatcher
+from charlstm.averaging import checked_snapshots, mean_weights, snapshot, weights_of
 from charlstm.checkpoint import BEST, LAST, duplicate_checkpoint, remove_stale_temporaries, save_checkpoint
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import Corpus
@@ -113,6 +114,7 @@ class Trainer:
         self.progress = Progress()
         self.state: State = self.model.initial_state(self.batcher.batch_size, self.device)
         self.saved_step: int | None = None  # step of the newest last.pt, so the end never saves it twice
+        self.snapshots: list[dict] = []  # the weights at the last average_evals - 1 evaluations
         self.clock_origin = 0.0  # perf_counter() at the run's step 0 (a resumed run's elapsed time included)
         if start.payload is not None:
             with unusable(self.out_dir / LAST, "cannot resume from it", MISFIT):
@@ -142,6 +144,7 @@ class Trainer:
         set_rng_state(rng)
         if self.scaler.is_enabled() and payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
+        self.snapshots = checked_snapshots(payload.get("snapshots"), self.model, self.config.average_evals - 1)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -287,8 +290,10 @@ class Trainer:
     def _evaluate_and_save(self, losses: list[float]) -> dict | None:
         """Rank 0 evaluates and logs; then every rank takes part in writing the checkpoints (they gather
         every stream's state and every rank's RNG)."""
-        record = self._evaluate(losses) if self.world.is_main else None
-        payload = self._payload()   # a collective with several processes: every rank calls it here
+        averaged = self._averaged()
+        with weights_of(self.model, averaged):
+            record = self._evaluate(losses) if self.world.is_main else None
+        payload = self._payload(averaged)   # a collective with several processes: every rank calls it here
         if record is not None:
             if record["best"]:  # best.pt first: see the module docstring
                 self._write(BEST, payload)
@@ -299,7 +304,16 @@ class Trainer:
                                 is_best=record["best"], sample=record.pop("sample"), elapsed=self.progress.elapsed,
                                 memory=record.get("memory"), val_chars=record["val_chars"]))
         self.saved_step = self.progress.step
+        if self.config.average_evals > 1:
+            self.snapshots = [*self.snapshots, snapshot(self.model)][-(self.config.average_evals - 1):]
         return record
+
+    def _averaged(self) -> dict | None:
+        """The weights evaluations read and checkpoints keep with ``average_evals`` > 1: the mean of these
+        and the last ones evaluated (charlstm.averaging); None for the weights as trained."""
+        if self.config.average_evals == 1:
+            return None
+        return mean_weights([*self.snapshots, snapshot(self.model)])
 
     def _evaluate(self, losses: list[float]) -> dict:
         """Validation loss, the watched memory, a sample; the metrics.jsonl record (with the sample, which
@@ -352,7 +366,7 @@ class Trainer:
 
     def _save_last(self) -> None:
         """last.pt where the run stands (an interrupted run); every rank takes part (see _payload)."""
-        payload = self._payload()
+        payload = self._payload(self._averaged())
         if self.world.is_main:
             self._write(LAST, payload)
         self.saved_step = self.progress.step
@@ -364,10 +378,11 @@ class Trainer:
                 else save_checkpoint(payload, self.out_dir / name))
         self.emit(Saved(path=path, step=self.progress.step))
 
-    def _payload(self) -> dict | None:
+    def _payload(self, averaged: dict | None = None) -> dict | None:
         """Everything sampling and an exact resume need (see charlstm.checkpoint), on rank 0; None on the
         others. With several processes every rank calls it at the same step: the state of all B streams and
-        every rank's RNG are gathered."""
+        every rank's RNG are gathered. ``averaged``: the weights to keep as ``model`` (those trained then
+        go in ``train_model``, beside the snapshots the average needs on resuming)."""
         state = self.world.gather_rows(self.state)
         rngs = self.world.gather_rng(rng_state())
         if not self.world.is_main:
@@ -375,7 +390,9 @@ class Trainer:
         return {
             "model_config": self.model.config.to_dict(),
             "vocab": list(self.vocab.chars),
-            "model": self.model.state_dict(),
+            "model": self.model.state_dict() if averaged is None else averaged,
+            **({"train_model": self.model.state_dict(), "snapshots": list(self.snapshots)}
+               if averaged is not None else {}),
             "train_config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),
             "progress": self.progress.to_dict(),

@@ -119,6 +119,9 @@ def train(
                                                  "builtin:memory watches its memory without one.")] = None,
     best_on: Annotated[Optional[str], _train("best_on", "What best.pt is chosen on: loss, or memory (the "
                                              "watched memory's score, ties to the lower loss).")] = None,
+    average_evals: Annotated[Optional[int], _train("average_evals", "Evaluate and keep the mean of the "
+                                                   "weights at the last K evaluations (training goes on "
+                                                   "from its own).")] = None,
     val_fraction: MaybeValFraction = None,
     encoding: MaybeEncoding = None,
     data_dir: DataDir = Path("data"),
