@@ -81,6 +81,9 @@ RECIPES = {
     # (seed 10: 0.445 nats/char at step 2,500 against 0.28 around it), which a short second-moment memory
     # damps.
     "beta2-0.95": variant(train={"beta2": 0.95}),
+    # And the mean of the weights at the last three evaluations evaluated and kept: memory came and went
+    # between evaluations 500 steps apart, and held far more often in the mean of three.
+    "beta2-0.95-avg3": variant(train={"beta2": 0.95, "average_evals": 3}),
     # The recipe's ten-run table before subject_adjacent 0.3, whose switch failed in seeds 2, 3 and 9: a
     # gender crossed filler in 30% of the subject stories' pronouns (adjacent 0.7 served both kinds of story).
     "before-subject-gaps": earlier(),
