@@ -34,13 +34,12 @@ def mean_weights(states: list[Weights]) -> Weights:
 
 
 @contextmanager
-def weights_of(model: torch.nn.Module, weights: Weights | None) -> Iterator[None]:
-    """Run the block with ``weights`` loaded into ``model`` (nothing changes when None), then put the
-    model's own weights back exactly."""
+def weights_of(model: torch.nn.Module, weights: Weights | None, own: Weights | None) -> Iterator[None]:
+    """Run the block with ``weights`` loaded into ``model`` (nothing changes when None), then put back
+    ``own``, a snapshot of the model's own weights taken before."""
     if weights is None:
         yield
         return
-    own = snapshot(model)
     model.load_state_dict(weights)
     try:
         yield

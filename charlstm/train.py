@@ -290,8 +290,9 @@ class Trainer:
     def _evaluate_and_save(self, losses: list[float]) -> dict | None:
         """Rank 0 evaluates and logs; then every rank takes part in writing the checkpoints (they gather
         every stream's state and every rank's RNG)."""
-        averaged = self._averaged()
-        with weights_of(self.model, averaged):
+        own = self._own_weights()
+        averaged = self._averaged(own)
+        with weights_of(self.model, averaged, own):
             record = self._evaluate(losses) if self.world.is_main else None
         payload = self._payload(averaged)   # a collective with several processes: every rank calls it here
         if record is not None:
@@ -304,16 +305,19 @@ class Trainer:
                                 is_best=record["best"], sample=record.pop("sample"), elapsed=self.progress.elapsed,
                                 memory=record.get("memory"), val_chars=record["val_chars"]))
         self.saved_step = self.progress.step
-        if self.config.average_evals > 1:
-            self.snapshots = [*self.snapshots, snapshot(self.model)][-(self.config.average_evals - 1):]
+        if own is not None:
+            self.snapshots = [*self.snapshots, own][-(self.config.average_evals - 1):]
         return record
 
-    def _averaged(self) -> dict | None:
-        """The weights evaluations read and checkpoints keep with ``average_evals`` > 1: the mean of these
-        and the last ones evaluated (charlstm.averaging); None for the weights as trained."""
-        if self.config.average_evals == 1:
-            return None
-        return mean_weights([*self.snapshots, snapshot(self.model)])
+    def _own_weights(self) -> dict | None:
+        """A snapshot of the weights as trained, where evaluations read an average of them (else None)."""
+        return snapshot(self.model) if self.config.average_evals > 1 else None
+
+    def _averaged(self, own: dict | None) -> dict | None:
+        """The weights evaluations read and checkpoints keep with ``average_evals`` > 1: the mean of
+        ``own`` (a snapshot of the weights as trained) and the last ones evaluated (charlstm.averaging);
+        None for the weights as trained."""
+        return None if own is None else mean_weights([*self.snapshots, own])
 
     def _evaluate(self, losses: list[float]) -> dict:
         """Validation loss, the watched memory, a sample; the metrics.jsonl record (with the sample, which
@@ -366,7 +370,7 @@ class Trainer:
 
     def _save_last(self) -> None:
         """last.pt where the run stands (an interrupted run); every rank takes part (see _payload)."""
-        payload = self._payload(self._averaged())
+        payload = self._payload(self._averaged(self._own_weights()))
         if self.world.is_main:
             self._write(LAST, payload)
         self.saved_step = self.progress.step
