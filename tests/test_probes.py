@@ -312,12 +312,10 @@ def test_traces_of_texts_of_different_lengths_run_together_and_match_each_alone(
         assert torch.allclose(batched.gates["forget"], alone.gates["forget"], atol=1e-6)
 
 
-def test_memory_units_finds_a_unit_that_stores_the_cue():
-    """Plant a perfect memory cell by hand: unit 0 adds the cue's identity and never forgets it."""
-    from charlstm.probes.memory_units import memory_units
-
-    model = tiny_model(len(MEMORY_VOCAB), hidden_size=16)
-    hidden = 16
+def planted_memory_model(hidden: int = 16):
+    """A tiny LSTM whose unit 0 is a perfect memory cell, planted by hand: it adds the cue's identity and
+    never forgets it."""
+    model = tiny_model(len(MEMORY_VOCAB), hidden_size=hidden)
     with torch.no_grad():
         core = model.core
         for weight in (core.weight_ih_l0, core.weight_hh_l0):
@@ -334,11 +332,49 @@ def test_memory_units_finds_a_unit_that_stores_the_cue():
         for index, (country, _) in enumerate(memory.COUNTRIES):
             model.embedding.weight[MEMORY_VOCAB.index(country[0]), 1] = (index % 5) / 5
         core.weight_ih_l0[2 * hidden, 1] = 3.0              # the candidate value encodes which capital
+    return model
+
+
+def test_memory_units_finds_a_unit_that_stores_the_cue():
+    from charlstm.probes.memory_units import memory_units
+
+    model = planted_memory_model()
     report = memory_units(model, MEMORY_VOCAB, cue_swap.language_probe(), distance=60, draws=2, top=3)
     assert (report.units[0].layer, report.units[0].unit) == (0, 0)
     # filler capitals ("The", "It") also feed it, so it is not perfectly selective, but far above the rest
     assert report.units[0].selectivity > 2 * report.units[1].selectivity
     assert report.units[0].forget_in_filler > 0.99
+
+
+def test_memory_units_ranks_the_unit_that_carries_the_cue_above_one_written_at_the_question():
+    """Unit 1 holds nothing across the filler: it is written from unit 0's output at the "f" of "fluent"
+    (no country, cue or filler here has an "f"), spread wider than unit 0. At the question its cell state
+    depends on the cue as much as unit 0's does; before it, not at all, and only unit 0 carried the cue."""
+    from charlstm.probes.memory_units import memory_units
+    from charlstm.probes.trace import traces
+
+    hidden = 16
+    model = planted_memory_model(hidden)
+    with torch.no_grad():
+        core = model.core
+        for weight in (core.weight_ih_l0, core.weight_hh_l0):
+            weight[[3 * hidden, 1, hidden + 1, 2 * hidden + 1]] = 0.0
+        core.bias_ih_l0[3 * hidden], core.bias_hh_l0[3 * hidden] = 20.0, 0.0   # unit 0 shows its cell
+        model.embedding.weight[:, 2] = 0.0
+        model.embedding.weight[MEMORY_VOCAB.index("f"), 2] = 1.0
+        core.bias_ih_l0[1], core.bias_hh_l0[1] = -20.0, 0.0                    # unit 1 writes at "f" only
+        core.weight_ih_l0[1, 2] = 40.0
+        core.bias_ih_l0[hidden + 1], core.bias_hh_l0[hidden + 1] = 20.0, 0.0  # and keeps it to the end
+        core.weight_hh_l0[2 * hidden + 1, 0] = 60.0                            # what unit 0 shows, spread
+        core.bias_ih_l0[2 * hidden + 1], core.bias_hh_l0[2 * hidden + 1] = -58.8, 0.0
+    probe = dataclasses.replace(cue_swap.language_probe(), filler=lambda rng, chars: " ".join(["la"] * (chars // 3)))
+    warm = cue_swap.warmed_up(probe, model, MEMORY_VOCAB)
+    texts = [cue_swap.context(warm, cue, probe.filler(random.Random(0), 60)) for cue in probe.cues]
+    at_question = torch.stack([result.cell[-1, 0, :2] for result in traces(model, MEMORY_VOCAB, texts)])
+    assert at_question[:, 1].std() > at_question[:, 0].std() > 0.1   # at the question unit 1 spreads wider
+    report = memory_units(model, MEMORY_VOCAB, probe, distance=60, draws=2, top=3)
+    assert (report.units[0].layer, report.units[0].unit) == (0, 0)
+    assert 1 not in [unit.unit for unit in report.units]
 
 
 def test_units_html_escapes_corpus_text():

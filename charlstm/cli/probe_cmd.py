@@ -255,7 +255,7 @@ def _squeeze(values: list[float], width: int = 72) -> list[float]:
 
 def render_units(report) -> None:
     table = Table(title=f"units carrying the cue {report.distance} characters later "
-                        f"(selectivity: share of variance at the question explained by the cue)",
+                        f"(selectivity: share of variance after the filler explained by the cue)",
                   title_justify="left")
     labels = list(report.units[0].value_by_cue)[:5]
     for column in ("layer", "unit", "selectivity", "forget gate in filler", *labels):

@@ -1,11 +1,13 @@
 """Which units carry the memory, and where the gates open and close.
 
 ``memory_units`` traces (``charlstm.probes.trace``) a model with a memory cell (``lstm``, ``peephole``,
-``coupled``, ``depth-gated``, ``grid``: its memory along time) on the cue-swap contexts: the same filler after each cue, so a unit whose cell
-state at the question depends on the cue (and not on the filler) is carrying the cue across it. The
-score is the share of that unit's variance explained by the cue (eta squared, 0..1). For the best unit
-it returns the whole trace of c_t for each cue and the forget gate along the way: Olah's conveyor belt,
-measured.
+``coupled``, ``depth-gated``, ``grid``: its memory along time) on the cue-swap contexts: the same filler
+after each cue, so a unit whose cell state at the end of the filler depends on the cue (and not on the
+filler) has carried the cue across it. It is read before the question: once "I speak fluent " is read,
+units that the rest of the network writes with the answer depend on the cue as well, without having
+held anything through the filler. The score is the share of that unit's variance explained by the cue
+(eta squared, 0..1). For the best unit it returns the whole trace of c_t for each cue and the forget gate
+along the way: Olah's conveyor belt, measured.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from charlstm.vocab import Vocab
 class MemoryUnit:
     layer: int
     unit: int
-    selectivity: float            # share of variance at the question explained by the cue (0..1)
+    selectivity: float            # share of variance after the filler explained by the cue (0..1)
     forget_in_filler: float       # mean forget gate over the filler (1 = keeps everything)
     value_by_cue: dict[str, float]
 
@@ -50,8 +52,8 @@ class UnitsReport:
 
 def memory_units(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: int = 100, draws: int = 3,
                  top: int = 8) -> UnitsReport:
-    """Rank units by how much of their cell state at the question, d characters later, the cue determines
-    (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
+    """Rank units by how much of their cell state after d characters of filler, before the question, the
+    cue determines (the cue-explained share of its variance, weighted by how far apart the cues put it)."""
     if not model.config.has_cell_state:
         raise ProbeError(f"the units suite reads a memory cell's state and gates; a {model.config.cell} cell has "
                          f"none (cells with one: {', '.join(MEMORY_CELLS)})")
@@ -64,7 +66,7 @@ def memory_units(model: CharRNN, vocab: Vocab, probe: CueSwapProbe, distance: in
         for cue, text, result in zip(probe.cues, texts, traces(model, vocab, texts)):
             cue_end = len(probe.prefix) + len(cue.text)
             query_start = len(text) - len(probe.query)
-            finals.append(result.cell[-1].flatten())
+            finals.append(result.cell[query_start - 1].flatten())   # after the filler, before the question
             labels.append(cue.label)
             filler_f = result.gates["forget"][cue_end:query_start]
             forget_means.append(filler_f.mean(dim=0).flatten() if len(filler_f) else torch.ones_like(finals[-1]))
