@@ -5,8 +5,9 @@ recipe's own seed, then exported without their optimizer state into ``charlstm/p
 LSTM is therefore one of the ten runs of ``benchmarks/memory_recipes.py`` (the recipe's default seed), not a
 run chosen for its luck. On the CPU a run is deterministic for its seed and, on some CPUs, the thread count
 (oneDNN splits its sums by thread): each file's weights hash is printed, to compare with the ten-run table.
+Then ``benchmarks/shipped_model.py`` measures again every figure the docs quote about the shipped LSTM.
 
-    python benchmarks/make_pretrained.py                                  # train both (about an hour here)
+    python benchmarks/make_pretrained.py                                  # train both (about half an hour on 2 cores)
     python benchmarks/make_pretrained.py --lstm runs/memory-3 --rnn runs/rnn-3   # export runs already made
 """
 

@@ -8,7 +8,8 @@ the docs quote it (README "What the shipped memory model remembers" and the play
 * the memory unit: the units suite's best unit (as ``charlstm probe --suite units`` and the playground
   choose it);
 * ``--clamp``: 200 samples after a German context, unclamped, with the best unit clamped at its value in
-  the France twin of the context, and with the eight units whose cell state differs most between the two;
+  the France twin of the context, and with the eight units whose cell state differs most between the two
+  (values after the filler, before the question);
 * saliency: the cue-swap suite's gradient shares on cue, filler and query at 100 characters of unseen filler;
 * bf16 (where the CPU runs it): 64 seeds x 1,000 characters at temperature 0.8 against fp32, the loss on
   200,000 characters of fresh stories (a corpus seed the model never trained on), and the memory goal;
@@ -66,7 +67,8 @@ def first_words(model, vocab, clamps: tuple[Clamp, ...] = ()) -> Counter:
 
 
 def clamping(model, vocab) -> list[str]:
-    german, france = trace(model, vocab, GERMAN).cell[-1], trace(model, vocab, FRANCE).cell[-1]   # (layers, units)
+    # What the cells hold after the filler, before "I speak fluent " is read (as the units suite reads them).
+    german, france = (trace(model, vocab, text).cell[text.rindex("I speak fluent") - 1] for text in (GERMAN, FRANCE))
     best = memory_units(model, vocab, cue_swap.language_probe()).units[0]
     playground = memory_units(model, vocab, cue_swap.language_probe(draws=2), draws=2).units[0]
     lines = [f"memory unit: units suite {best.layer}:{best.unit} (selectivity {best.selectivity:.2f}), "
@@ -88,7 +90,7 @@ def saliency(model, vocab) -> str:
     probe = cue_swap.language_probe(filler=cue_swap.unseen_filler)
     report = cue_swap.run_cue_swap(model, vocab, probe, saliency_draws=cue_swap.SALIENCY_DRAWS)
     mean = report.saliency.mean
-    parts = [f"{span} {mean[span]['share']:.0%} ({mean[span]['per_char']:.4f}/char)" for span in ("cue", "filler", "query")]
+    parts = [f"{span} {mean[span]['share']:.0%} ({mean[span]['per_char']:.2g}/char)" for span in ("cue", "filler", "query")]
     return (f"saliency at {report.saliency.distance} characters of unseen filler: " + ", ".join(parts)
             + f"; cue/filler per character {mean['cue']['per_char'] / mean['filler']['per_char']:.1f}x")
 

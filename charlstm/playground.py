@@ -10,7 +10,7 @@ charlstm's to 1e-4 and the greedy continuation character for character, in headl
 cells (peephole, coupled, depth-gated, clockwork, grid, mingru, minlstm) are not run there: the page says so.
 
 Weights are embedded as base64 float32 (``MAX_EMBEDDED`` parameters at most, 4 bytes each), so
-``pretrained:memory-lstm`` makes a page of about 1.6 MB.
+``pretrained:memory-lstm`` makes a page of about 1.7 MB.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def playground_unit(model: CharRNN, vocab: Vocab, payload: dict, spec: str | Non
         try:
             chosen = int(layer), int(unit)
         except ValueError:
-            raise ConfigError(f"--unit must be LAYER:UNIT, e.g. 0:81, not {spec!r}") from None
+            raise ConfigError(f"--unit must be LAYER:UNIT, e.g. 0:175, not {spec!r}") from None
         if not (0 <= chosen[0] < model.config.num_layers and 0 <= chosen[1] < model.config.hidden_size):
             raise ConfigError(f"--unit {spec}: the model has {model.config.num_layers} layer(s) of "
                               f"{model.config.hidden_size} units (counting from 0)")

@@ -52,7 +52,7 @@ def sample(
         charlstm sample run/best.pt --top-p 0.9 --seed 7 --num-samples 3 > samples.txt
         charlstm sample --greedy --prompt "I grew up in France. "
         charlstm sample pretrained:memory-lstm --interactive --length 80
-        charlstm sample pretrained:memory-lstm --prompt "I grew up in Spain. I speak fluent " --clamp 0:81=2.0
+        charlstm sample pretrained:memory-lstm --prompt "I grew up in Germany. I speak fluent " --clamp 0:175=-8.15
     """
     from charlstm.errors import ConfigError
     from charlstm.sample import SamplingOptions, check_clamps, parse_clamp
