@@ -58,7 +58,8 @@ def memory(model, vocab) -> str:
     goal = judge_memory(model, vocab)
     cue = " ".join(f"{d}: {a:.0%}" for d, a in goal.accuracy.items())
     switch = " ".join(f"{d}: {a:.0%}" for d, a in goal.switch_after.items())
-    return f"cue-swap on unseen filler {cue} (span {goal.span}); switch, after: {switch}; goal {'PASS' if goal.passed else 'fail'}"
+    verdict = "PASS" if goal.passed else "fail"
+    return f"cue-swap on unseen filler {cue} (span {goal.span}); switch, after: {switch}; goal {verdict}"
 
 
 def first_words(model, vocab, clamps: tuple[Clamp, ...] = ()) -> Counter:
@@ -90,7 +91,8 @@ def saliency(model, vocab) -> str:
     probe = cue_swap.language_probe(filler=cue_swap.unseen_filler)
     report = cue_swap.run_cue_swap(model, vocab, probe, saliency_draws=cue_swap.SALIENCY_DRAWS)
     mean = report.saliency.mean
-    parts = [f"{span} {mean[span]['share']:.0%} ({mean[span]['per_char']:.2g}/char)" for span in ("cue", "filler", "query")]
+    parts = [f"{span} {mean[span]['share']:.0%} ({mean[span]['per_char']:.2g}/char)"
+             for span in ("cue", "filler", "query")]
     return (f"saliency at {report.saliency.distance} characters of unseen filler: " + ", ".join(parts)
             + f"; cue/filler per character {mean['cue']['per_char'] / mean['filler']['per_char']:.1f}x")
 

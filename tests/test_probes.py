@@ -348,8 +348,8 @@ def test_memory_units_finds_a_unit_that_stores_the_cue():
 
 def test_memory_units_ranks_the_unit_that_carries_the_cue_above_one_written_at_the_question():
     """Unit 1 holds nothing across the filler: it is written from unit 0's output at the "f" of "fluent"
-    (no country, cue or filler here has an "f"), spread wider than unit 0. At the question its cell state
-    depends on the cue as much as unit 0's does; before it, not at all, and only unit 0 carried the cue."""
+    (no country, cue or filler here has an "f"). At the question its cell state depends on the cue, spread
+    wider than unit 0's; before it, not at all: only unit 0 carried the cue."""
     from charlstm.probes.memory_units import memory_units
     from charlstm.probes.trace import traces
 

@@ -83,9 +83,9 @@ def memory_unit_section(report, shown: int = 3) -> list[str]:
     scale = scale_of([v for trace in report.best_traces.values() for v in trace])
     parts = [f"<p>Layer {best.layer}, unit {best.unit}: {best.selectivity:.0%} of its variance after "
              f"{report.distance} characters of filler, before the question, is explained by the cue; its mean "
-             f"forget gate over the filler is {best.forget_in_filler:.3f}. Each character is tinted by the unit's cell state after "
-             f"it (red positive, blue negative); the grey strip is its forget gate (dark: erasing, light: "
-             f"keeping). Hover for the values.</p>"]
+             f"forget gate over the filler is {best.forget_in_filler:.3f}. Each character is tinted by the unit's "
+             f"cell state after it (red positive, blue negative); the grey strip is its forget gate (dark: "
+             f"erasing, light: keeping). Hover for the values.</p>"]
     contexts = [f"<h3>{esc(label)}</h3>" + tinted(report.texts.get(label, ""), trace, "c", scale)
                 + strip(report.best_forget[label], "forget gate") for label, trace in report.best_traces.items()]
     parts += contexts[:shown]
