@@ -39,10 +39,10 @@ from charlstm.checkpoint import load_model
 from charlstm.corpora import parse_builtin
 from charlstm.corpora.memory import generate_corpus
 from charlstm.evaluate import evaluate_text
-from charlstm.probes import cue_swap
+from charlstm.playground import playground_unit
 from charlstm.probes.memory_goal import judge_memory
-from charlstm.probes.memory_units import memory_units
-from charlstm.probes.trace import trace
+from charlstm.probes.suites import SuiteOptions, run_suites
+from charlstm.probes.trace import traces
 from charlstm.runtime import cast_for_inference, cpu_runs_bf16
 from charlstm.sample import Clamp, SamplingOptions, sample_texts
 
@@ -67,13 +67,19 @@ def first_words(model, vocab, clamps: tuple[Clamp, ...] = ()) -> Counter:
     return Counter(text.split(".")[0].split(" ")[0] for text in texts)
 
 
-def clamping(model, vocab) -> list[str]:
+def suite(model, vocab, payload, name: str, **options):
+    """The report of one suite of ``charlstm probe`` (``--suite NAME``), with its options."""
+    return next(run_suites(model, vocab, payload, SuiteOptions(suites=(name,), **options))).report
+
+
+def clamping(model, vocab, payload) -> list[str]:
     # What the cells hold after the filler, before "I speak fluent " is read (as the units suite reads them).
-    german, france = (trace(model, vocab, text).cell[text.rindex("I speak fluent") - 1] for text in (GERMAN, FRANCE))
-    best = memory_units(model, vocab, cue_swap.language_probe()).units[0]
-    playground = memory_units(model, vocab, cue_swap.language_probe(draws=2), draws=2).units[0]
+    german, france = (result.cell[result.text.rindex("I speak fluent") - 1]
+                      for result in traces(model, vocab, [GERMAN, FRANCE]))
+    best = suite(model, vocab, payload, "units").units[0]
+    playground = playground_unit(model, vocab, payload, None)
     lines = [f"memory unit: units suite {best.layer}:{best.unit} (selectivity {best.selectivity:.2f}), "
-             f"playground {playground.layer}:{playground.unit}",
+             f"playground {playground[0]}:{playground[1]}",
              f"200 samples after the German context, unclamped: {first_words(model, vocab).most_common(6)}"]
     one = (Clamp(best.layer, best.unit, round(float(france[best.layer, best.unit]), 2)),)
     lines.append(f"  --clamp {best.layer}:{best.unit}={one[0].value} (its France value): "
@@ -87,9 +93,8 @@ def clamping(model, vocab) -> list[str]:
     return lines
 
 
-def saliency(model, vocab) -> str:
-    probe = cue_swap.language_probe(filler=cue_swap.unseen_filler)
-    report = cue_swap.run_cue_swap(model, vocab, probe, saliency_draws=cue_swap.SALIENCY_DRAWS)
+def saliency(model, vocab, payload) -> str:
+    report = suite(model, vocab, payload, "cue-swap", filler="unseen")
     mean = report.saliency.mean
     parts = [f"{span} {mean[span]['share']:.0%} ({mean[span]['per_char']:.2g}/char)"
              for span in ("cue", "filler", "query")]
@@ -144,9 +149,9 @@ def main() -> None:
     model.eval()
     print(f"{args.model}: step {payload['progress']['step']}, seed {payload['train_config']['seed']}", flush=True)
     print(memory(model, vocab), flush=True)
-    for line in clamping(model, vocab):
+    for line in clamping(model, vocab, payload):
         print(line, flush=True)
-    print(saliency(model, vocab), flush=True)
+    print(saliency(model, vocab, payload), flush=True)
     for line in bf16(model, vocab, payload):
         print(line, flush=True)
     if args.screenshot:
