@@ -22,7 +22,7 @@ reruns a row exactly without timing anything.
     python benchmarks/quality.py --ratio-only --set hidden_size=256           # step 1 only
     python benchmarks/quality.py --steps 420 --set num_layers=1               # rerun a row exactly
 
-Targets (issue 8): <= 1.60 nats/char within 66 reference seconds, <= 1.40 within 600.
+Targets (issue 23): <= 1.55 nats/char within 66 reference seconds, <= 1.40 within 600 (issue 8: 1.60 at 66).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import torch
 
 import reference
 from charlstm import recipes
-from charlstm.checkpoint import load_model
+from charlstm.checkpoint import load_checkpoint, load_model
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
@@ -51,7 +51,7 @@ from reference import REFERENCE_CHARS, plain_loop_chars_per_second
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 VAL_FRACTION = 0.1
-TARGETS = {66: 1.60, 600: 1.40}  # reference seconds -> nats/char
+TARGETS = {66: 1.55, 600: 1.40}  # reference seconds -> nats/char (issue 23; issue 8 asked 1.60 at 66)
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 TIMED_CHARS = 40_000  # characters per timing of the candidate (about 6 s here)
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="how the timings are clocked: wall (default; needs a quiet machine) or cpu (this "
                              "process's CPU time: with --threads 1, unaffected by other processes' load)")
-    parser.add_argument("--evals", type=int, default=4, help="validation evaluations during the run (curve)")
+    parser.add_argument("--evals", type=int, default=4, help="validation evaluations during the run (curve; a setting that averages weights keeps its own)")
     parser.add_argument("--corpus", default=str(SHAKESPEARE))
     parser.add_argument("--name", help="label for the output line (default: the settings)")
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
@@ -199,13 +199,22 @@ def main() -> None:
 
         if args.train_threads:
             torch.set_num_threads(args.train_threads)
-        run_config = {**config, "max_steps": steps, "eval_every": max(1, -(-steps // max(1, args.evals)))}
+        # An averaging setting (average_evals > 1) averages the weights at its own evaluations: keep them.
+        curve_every = max(1, -(-steps // max(1, args.evals)))
+        run_config = {**config, "max_steps": steps,
+                      "eval_every": config.get("eval_every", TrainConfig.eval_every) if config.get("average_evals", 1) > 1 else curve_every}
         started = time.perf_counter()
         result = train(corpus, out, model_config=model, train_config=run_config, overwrite=True, on_event=on_event)
         seconds = time.perf_counter() - started
         trained, _, _, _ = load_model(out / "last.pt")
         val = mean_loss(trained, corpus.val)  # the final model, whole held-out part, 32 streams x 200
         params = trained.num_parameters
+        trained_val = None   # with averaging, the final model is the average; this is the weights as trained
+        payload = load_checkpoint(out / "last.pt")
+        if "train_model" in payload:
+            trained.load_state_dict(payload["train_model"])
+            trained_val = mean_loss(trained, corpus.val)
+            print(f"  the weights as trained, not averaged: val {trained_val:.4f} nats/char", file=sys.stderr)
 
     target = TARGETS.get(args.budget)  # with --steps, pass the row's --budget to get its verdict
     verdict = "-" if target is None else ("PASS" if val <= target else "FAIL")
@@ -219,7 +228,7 @@ def main() -> None:
         record = {"name": name, "model": model, "train": run_config, "params": params, "ratio": ratio,
                   "clock": args.clock if ours is not None else None, "ours_chars_per_s": ours,
                   "reference_chars_per_s": reference, "budget": args.budget, "reference_seconds": used,
-                  "steps": steps, "chars": chars, "val": val, "target": target, "verdict": verdict,
+                  "steps": steps, "chars": chars, "val": val, "val_as_trained": trained_val, "target": target, "verdict": verdict,
                   "wall_s": seconds, "curve": curve, "reason": result.reason, "threads": args.threads,
                   "train_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         with open(args.log, "a") as handle:

@@ -8,6 +8,7 @@ scores every decay; training itself is the recipe's, unchanged.
 
     python benchmarks/weight_average.py --seeds 1,2                       # shakespeare-1min, 618 steps
     python benchmarks/weight_average.py --seeds 1,2 --set min_lr_ratio=0  # one training setting changed
+    python benchmarks/weight_average.py --table benchmarks/tuning_runs.jsonl  # the rows kept, as Markdown
 """
 
 from __future__ import annotations
@@ -74,6 +75,26 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
     return row
 
 
+def table(rows: list[dict]) -> str:
+    """One Markdown line per recipe and setting: each seed's final weights and EMAs, and their means."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["recipe"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
+    scores = ["final", *(f"ema {decay}" for decay in DECAYS)]
+    lines = ["| recipe | setting | seeds | " + " | ".join(scores) + " |", "|---" * (3 + len(scores)) + "|"]
+    for (recipe, settings), runs in groups.items():
+        runs.sort(key=lambda run: run["seed"])
+        cells = []
+        for score in scores:
+            values = [run[score] for run in runs]
+            each = " / ".join(f"{value:.4f}" for value in values)
+            cells.append(each + (f" (mean {sum(values) / len(values):.4f})" if len(values) > 1 else ""))
+        setting = ", ".join(f"{key}={value}" for key, value in json.loads(settings).items()) or "the recipe"
+        seeds = ",".join(str(run["seed"]) for run in runs)
+        lines.append(f"| {recipe} | {setting} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="shakespeare-1min")
@@ -81,7 +102,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     parser.add_argument("--corpus", type=Path, default=SHAKESPEARE)
     parser.add_argument("--log", type=Path, help="append each row as a JSON line to this file")
+    parser.add_argument("--table", type=Path, help="print the rows kept in this JSON-lines file, and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table([json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]))
+        return
     if not args.corpus.exists():
         raise SystemExit(f"{args.corpus} is not present")
     model, settings = parse_settings(args.set)
