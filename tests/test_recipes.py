@@ -21,6 +21,8 @@ def test_recipe_is_valid_with_a_step_budget(name):
     ModelConfig(vocab_size=65, **recipe.model)
     config = TrainConfig(**recipe.train)
     assert config.max_steps and config.max_steps >= config.eval_every  # steps, so no machine changes the result
+    # An averaging recipe averages evaluations inside its own budget, so its last K are all real ones.
+    assert config.max_steps >= config.eval_every * config.average_evals
     assert recipe.corpus is None          # a recipe for the user's own file: no path outside the package
 
 
