@@ -152,7 +152,8 @@ def main() -> None:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="how the timings are clocked: wall (default; needs a quiet machine) or cpu (this "
                              "process's CPU time: with --threads 1, unaffected by other processes' load)")
-    parser.add_argument("--evals", type=int, default=4, help="validation evaluations during the run (curve; a setting that averages weights keeps its own)")
+    parser.add_argument("--evals", type=int, default=4,
+                        help="validation evaluations during the run (curve; an averaging setting keeps its own)")
     parser.add_argument("--corpus", default=str(SHAKESPEARE))
     parser.add_argument("--name", help="label for the output line (default: the settings)")
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
@@ -201,8 +202,9 @@ def main() -> None:
             torch.set_num_threads(args.train_threads)
         # An averaging setting (average_evals > 1) averages the weights at its own evaluations: keep them.
         curve_every = max(1, -(-steps // max(1, args.evals)))
+        averages = config.get("average_evals", 1) > 1
         run_config = {**config, "max_steps": steps,
-                      "eval_every": config.get("eval_every", TrainConfig.eval_every) if config.get("average_evals", 1) > 1 else curve_every}
+                      "eval_every": config.get("eval_every", TrainConfig.eval_every) if averages else curve_every}
         started = time.perf_counter()
         result = train(corpus, out, model_config=model, train_config=run_config, overwrite=True, on_event=on_event)
         seconds = time.perf_counter() - started
@@ -228,7 +230,8 @@ def main() -> None:
         record = {"name": name, "model": model, "train": run_config, "params": params, "ratio": ratio,
                   "clock": args.clock if ours is not None else None, "ours_chars_per_s": ours,
                   "reference_chars_per_s": reference, "budget": args.budget, "reference_seconds": used,
-                  "steps": steps, "chars": chars, "val": val, "val_as_trained": trained_val, "target": target, "verdict": verdict,
+                  "steps": steps, "chars": chars, "val": val, "val_as_trained": trained_val, "target": target,
+                  "verdict": verdict,
                   "wall_s": seconds, "curve": curve, "reason": result.reason, "threads": args.threads,
                   "train_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         with open(args.log, "a") as handle:
