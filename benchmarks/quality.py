@@ -42,7 +42,7 @@ import torch
 
 import reference
 from charlstm import recipes
-from charlstm.checkpoint import load_checkpoint, load_model
+from charlstm.checkpoint import load_model
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
@@ -208,11 +208,10 @@ def main() -> None:
         started = time.perf_counter()
         result = train(corpus, out, model_config=model, train_config=run_config, overwrite=True, on_event=on_event)
         seconds = time.perf_counter() - started
-        trained, _, _, _ = load_model(out / "last.pt")
+        trained, _, payload, _ = load_model(out / "last.pt")
         val = mean_loss(trained, corpus.val)  # the final model, whole held-out part, 32 streams x 200
         params = trained.num_parameters
         trained_val = None   # with averaging, the final model is the average; this is the weights as trained
-        payload = load_checkpoint(out / "last.pt")
         if "train_model" in payload:
             trained.load_state_dict(payload["train_model"])
             trained_val = mean_loss(trained, corpus.val)
