@@ -47,7 +47,7 @@ from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
 from charlstm.train import Evaluated, Stepped, train
-from reference import REFERENCE_CHARS, plain_loop_chars_per_second
+from reference import REFERENCE_CHARS, cpu_model, plain_loop_chars_per_second
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 VAL_FRACTION = 0.1
@@ -186,8 +186,15 @@ def main() -> None:
         if ours is not None:
             print(f"r = {ratio:.3f} (candidate {ours:,.0f} / reference {reference:,.0f} chars/s): "
                   f"{args.budget:g} reference s = {steps} steps", file=sys.stderr, flush=True)
+        timing = {"name": name, "model": model, "ratio": ratio, "clock": args.clock if ours is not None else None,
+                  "ours_chars_per_s": ours, "reference_chars_per_s": reference, "budget": args.budget,
+                  "steps": steps, "threads": torch.get_num_threads(),
+                  "machine": f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}",
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         if args.ratio_only:
             print(f"{name} | r {ratio_text} | {args.budget:g} ref s = {steps} steps of {batch}x{seq}")
+            if args.log:
+                append_line(args.log, {**timing, "train": config})
             return
         out = args.out or Path(tmp) / "run"
         curve = []
@@ -226,15 +233,15 @@ def main() -> None:
           f"val {val:.4f} nats/char | {used_text} of {args.budget:g} ref s, target {target or '-'}: {verdict} | "
           f"{seconds:.0f} s wall")
     if args.log:
-        record = {"name": name, "model": model, "train": run_config, "params": params, "ratio": ratio,
-                  "clock": args.clock if ours is not None else None, "ours_chars_per_s": ours,
-                  "reference_chars_per_s": reference, "budget": args.budget, "reference_seconds": used,
-                  "steps": steps, "chars": chars, "val": val, "val_as_trained": trained_val, "target": target,
-                  "verdict": verdict,
-                  "wall_s": seconds, "curve": curve, "reason": result.reason, "threads": args.threads,
-                  "train_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-        with open(args.log, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(args.log, {**timing, "train": run_config, "params": params, "reference_seconds": used,
+                               "chars": chars, "val": val, "val_as_trained": trained_val, "target": target,
+                               "verdict": verdict, "wall_s": seconds, "curve": curve, "reason": result.reason,
+                               "train_threads": torch.get_num_threads()})
+
+
+def append_line(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":
