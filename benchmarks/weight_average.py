@@ -6,7 +6,7 @@ its last ninth (the 10% of the text before the held-out 10%) as validation; the 
 Each EMA is updated after every optimizer step (an ``Optimizer.register_step_post_hook``), so one run
 scores every decay; training itself is the recipe's, unchanged.
 
-    python benchmarks/weight_average.py --seeds 1,2                       # shakespeare-1min, 618 steps
+    python benchmarks/weight_average.py --seeds 1,2                       # shakespeare-1min as it stands
     python benchmarks/weight_average.py --seeds 1,2 --set min_lr_ratio=0  # one training setting changed
     python benchmarks/weight_average.py --table benchmarks/tuning_runs.jsonl  # the rows kept, as Markdown
 """
@@ -57,16 +57,19 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
         return optimizer
 
     chosen = recipes.get_recipe(recipe)
+    # Evaluations only cost time here, except where the setting averages the weights at its evaluations.
+    averages = {**chosen.train, **settings}.get("average_evals", 1) > 1
     run = {**chosen.train, "seed": seed, "device": "cpu", "sample_length": 0, "max_time": None,
-           "eval_every": 10**9, **settings}
+           **({} if averages else {"eval_every": 10**9}), **settings}
     training.adamw = adamw
     try:
         training.train(corpus, workdir / "run", model_config={**chosen.model, **model}, train_config=run, overwrite=True)
     finally:
         training.adamw = build
     trained, _, _, _ = load_model(workdir / "run" / "last.pt")
+    machine = f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} torch thread(s)"
     row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "final": mean_loss(trained, corpus.val),
-           "machine": f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} torch thread(s)"}
+           "machine": machine}
     # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
     weights = [p for group in training.parameter_groups(trained, 0.0) for p in group["params"]]
     for decay, average in shadows.items():

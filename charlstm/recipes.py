@@ -55,12 +55,12 @@ DEMO_TRAIN = {"seq_len": 100, "batch_size": 32, "lr": 1e-2, "min_lr_ratio": 0.5,
 
 # Budgets in steps, not seconds, so the result does not depend on the machine: each is the number of steps
 # this setting trains within 66 reference seconds on the slowest of the CPU kinds and thread counts
-# measured (600 on the CPU it was set on: see below), steps = budget x 13,000 x r / (batch x seq_len), with r its training speed relative to the
-# reference loop (benchmarks/quality.py; the r of each kind in benchmarks/README.md, "Budgets that hold").
-# Small batches: on one CPU thread 8 streams of 1 x 512 train at 75% (Intel Xeon, AVX-512) to 94% (AMD
-# EPYC, AVX2) of the speed per character of 32, so they buy three to four times the updates in the same time, and
-# at these budgets updates are what the loss lacks; 4 streams fall to 52% on the Xeon (82% on the EPYC).
-# The noise of a small batch is averaged out by --average-evals.
+# measured (600 on the CPU it was set on: see below), steps = budget x 13,000 x r / (batch x seq_len),
+# with r its training speed relative to the reference loop (benchmarks/quality.py; the r of each kind in
+# benchmarks/README.md, "Budgets that hold"). Small batches: on one CPU thread 8 streams of 1 x 512 train
+# at 75% (Intel Xeon, AVX-512) to 94% (AMD EPYC, AVX2) of the speed per character of 32, so they buy three
+# to four times the updates in the same time, and at these budgets updates are what the loss lacks; 4
+# streams fall to 52% on the Xeon (82% on the EPYC). Their noise is averaged out by --average-evals.
 # 66 reference seconds: one layer of 512, no dropout, twice the default learning rate, 8 streams (r 1.81 on
 # the Xeon, one thread; 1,941 steps, 1.6 M characters), the mean of the weights at the last three
 # evaluations: 1.534 / 1.543 / 1.540 nats/char on tiny-shakespeare's held-out 10% (seeds 1337, 1, 2).
