@@ -10,7 +10,8 @@ the budget is turned into a number of steps instead:
    steps = round(B x 13,000 x r / (batch_size x seq_len));
 3. train exactly that many steps (``max_steps``, so the learning-rate schedule ends at the budget) with the
    last 10% of the text held out, and report the final model's loss on the whole held-out part (nats/char,
-   ``charlstm.evaluate.mean_loss`` with its defaults: 32 streams x 200, as ``charlstm eval`` scores text).
+   ``charlstm.evaluate.mean_loss`` with its defaults: 32 streams x 200, as ``charlstm eval`` scores text),
+   and beside it the same text read as 4 long streams: the gap is what starting from a fresh state costs.
 
 Step 1 is the only timed part and takes under a minute: run it on a machine as quiet as you can get. Steps
 2-3 depend on the step count only, so a busy CPU changes how long training takes, not its result; ``--steps``
@@ -51,6 +52,7 @@ from reference import REFERENCE_CHARS, cpu_model, plain_loop_chars_per_second
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 VAL_FRACTION = 0.1
+FEW_STREAMS = 4
 TARGETS = {66: 1.55, 600: 1.40}  # reference seconds -> nats/char (issue 23; issue 8 asked 1.60 at 66)
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -217,6 +219,11 @@ def main() -> None:
         seconds = time.perf_counter() - started
         trained, _, payload, _ = load_model(out / "last.pt")
         val = mean_loss(trained, corpus.val)  # the final model, whole held-out part, 32 streams x 200
+        # The same text read as 4 long streams: a model that needs thousands of characters from a fresh
+        # (zero) state to reach its loss scores much better here than on 32 short ones.
+        val_long = mean_loss(trained, corpus.val, batch_size=FEW_STREAMS)
+        print(f"  fresh-state cost: val {val:.4f} on 32 streams, {val_long:.4f} on {FEW_STREAMS} "
+              f"({val - val_long:+.4f})", file=sys.stderr)
         params = trained.num_parameters
         trained_val = None   # with averaging, the final model is the average; this is the weights as trained
         if "train_model" in payload:
@@ -234,7 +241,8 @@ def main() -> None:
           f"{seconds:.0f} s wall")
     if args.log:
         append_line(args.log, {**timing, "train": run_config, "params": params, "reference_seconds": used,
-                               "chars": chars, "val": val, "val_as_trained": trained_val, "target": target,
+                               "chars": chars, "val": val, "val_as_trained": trained_val,
+                               f"val_{FEW_STREAMS}_streams": val_long, "target": target,
                                "verdict": verdict, "wall_s": seconds, "curve": curve, "reason": result.reason,
                                "train_threads": torch.get_num_threads()})
 
