@@ -48,7 +48,7 @@ from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
 from charlstm.train import Evaluated, Stepped, train
-from reference import REFERENCE_CHARS, cpu_model, plain_loop_chars_per_second
+from reference import REFERENCE_CHARS, machine, plain_loop_chars_per_second
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 VAL_FRACTION = 0.1
@@ -191,7 +191,7 @@ def main() -> None:
         timing = {"name": name, "model": model, "ratio": ratio, "clock": args.clock if ours is not None else None,
                   "ours_chars_per_s": ours, "reference_chars_per_s": reference, "budget": args.budget,
                   "steps": steps, "threads": torch.get_num_threads(),
-                  "machine": f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}",
+                  "machine": machine(),
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         if args.ratio_only:
             print(f"{name} | r {ratio_text} | {args.budget:g} ref s = {steps} steps of {batch}x{seq}")

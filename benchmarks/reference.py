@@ -67,3 +67,8 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    """The CPU's model and the instruction set torch's CPU kernels use here, to label a result's row."""
+    return f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"

@@ -26,7 +26,7 @@ from charlstm.checkpoint import load_model
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
 from quality import SHAKESPEARE, parse_settings
-from reference import cpu_model
+from reference import machine
 
 DECAYS = (0.99, 0.995, 0.998, 0.999)
 
@@ -67,9 +67,8 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
     finally:
         training.adamw = build
     trained, _, _, _ = load_model(workdir / "run" / "last.pt")
-    machine = f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} torch thread(s)"
     row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "final": mean_loss(trained, corpus.val),
-           "machine": machine}
+           "machine": f"{machine()}, {torch.get_num_threads()} torch thread(s)"}
     # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
     weights = [p for group in training.parameter_groups(trained, 0.0) for p in group["params"]]
     for decay, average in shadows.items():
