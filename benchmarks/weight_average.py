@@ -25,7 +25,7 @@ from charlstm import recipes
 from charlstm.checkpoint import load_model
 from charlstm.corpus import prepare_corpus
 from charlstm.evaluate import mean_loss
-from quality import SHAKESPEARE, parse_settings
+from quality import FEW_STREAMS, SHAKESPEARE, parse_settings
 from reference import machine
 
 DECAYS = (0.99, 0.995, 0.998, 0.999)
@@ -68,6 +68,7 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
         training.adamw = build
     trained, _, _, _ = load_model(workdir / "run" / "last.pt")
     row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "final": mean_loss(trained, corpus.val),
+           f"final {FEW_STREAMS} streams": mean_loss(trained, corpus.val, batch_size=FEW_STREAMS),
            "machine": f"{machine()}, {torch.get_num_threads()} torch thread(s)"}
     # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
     weights = [p for group in training.parameter_groups(trained, 0.0) for p in group["params"]]
@@ -84,13 +85,16 @@ def table(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["recipe"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
-    scores = ["final", *(f"ema {decay}" for decay in DECAYS)]
+    scores = ["final", f"final {FEW_STREAMS} streams", *(f"ema {decay}" for decay in DECAYS)]
     lines = ["| recipe | setting | seeds | " + " | ".join(scores) + " |", "|---" * (3 + len(scores)) + "|"]
     for (recipe, settings), runs in groups.items():
         runs.sort(key=lambda run: run["seed"])
         cells = []
         for score in scores:
-            values = [run[score] for run in runs]
+            values = [run[score] for run in runs if score in run]   # older rows lack the few-stream score
+            if not values:
+                cells.append("-")
+                continue
             each = " / ".join(f"{value:.4f}" for value in values)
             cells.append(each + (f" (mean {sum(values) / len(values):.4f})" if len(values) > 1 else ""))
         setting = ", ".join(f"{key}={value}" for key, value in json.loads(settings).items()) or "the recipe"

@@ -174,6 +174,11 @@ class TrainConfig:
     # Evaluate and keep the mean of the weights at the last K evaluations (charlstm.averaging); 1: the
     # weights as trained.
     average_evals: int = 1
+    # The chance, at each window border, that a stream drops its carried state and starts the next window
+    # from a fresh (zero) one, as sampling and evaluation do. Without it a stream starts fresh once an epoch,
+    # and a model trained on few long streams can need thousands of characters from a fresh state to reach
+    # its loss (benchmarks/README.md, "Fresh starts").
+    fresh_starts: float = 0.0
 
     def __post_init__(self) -> None:
         _check_kinds(self)
@@ -197,6 +202,7 @@ class TrainConfig:
         _require(self.precision in PRECISIONS,
                  f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.average_evals >= 1, "--average-evals must be at least 1")
+        _require(_finite(self.fresh_starts) and 0 <= self.fresh_starts <= 1, "--fresh-starts must be in [0, 1]")
         _require(self.best_on in BEST_ON, f"--best-on must be one of {', '.join(BEST_ON)}, not {self.best_on!r}")
 
     @property

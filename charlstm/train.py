@@ -279,13 +279,32 @@ class Trainer:
         return value
 
     def _advance_window(self, state: State | None) -> None:
-        """Move to the next window; the state restarts from zero at a new epoch (or after a skipped step)."""
+        """Move to the next window. Every stream restarts from a fresh (zero) state at a new epoch (or after a
+        skipped step); with ``fresh_starts``, each also restarts alone with that chance."""
         self.progress.window += 1
         if self.progress.window >= self.batcher.windows_per_epoch:
             self.progress.epoch += 1
             self.progress.window = 0
             state = None
-        self.state = state if state is not None else self.model.initial_state(self.batcher.batch_size, self.device)
+        if state is None:
+            state = self.model.initial_state(self.batcher.batch_size, self.device)
+        elif self.config.fresh_starts > 0:
+            state = self._restart_some(state)
+        self.state = state
+
+    def _restart_some(self, state: State) -> State:
+        """Each stream starts the next window fresh with chance ``fresh_starts``: drawn from the seed and the
+        data position alone, over all streams, so a resumed run draws the same and so does every process of
+        several."""
+        position = self.progress.epoch * self.batcher.windows_per_epoch + self.progress.window
+        generator = torch.Generator().manual_seed((self.config.seed * 1_000_003 + position) % 2**63)
+        chosen = torch.rand(self.config.batch_size, generator=generator) < self.config.fresh_starts
+        chosen = chosen[self.world.rows(self.config.batch_size)]
+        if not chosen.any():
+            return state
+        fresh = self.model.initial_state(self.batcher.batch_size, self.device)
+        chosen = chosen.to(self.device).view(1, -1, 1)   # every state tensor is (layers or slots, streams, width)
+        return tuple(torch.where(chosen, new, old) for old, new in zip(state, fresh))
 
     def _evaluate_and_save(self, losses: list[float]) -> dict | None:
         """Rank 0 evaluates and logs; then every rank takes part in writing the checkpoints (they gather

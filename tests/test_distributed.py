@@ -76,9 +76,10 @@ def test_two_processes_with_half_the_streams_each_train_like_one_with_all(workdi
 
 
 def test_two_processes_train_a_model_with_attention_like_one(workdir):
-    """The attention's memory is carried state: gathered from both processes in stream order."""
+    """The attention's memory is carried state: gathered from both processes in stream order; streams that
+    start fresh (--fresh-starts) are the same streams however many processes read them."""
     flags = ["tiny.txt", *MODEL_FLAGS, "--dropout", "0", "--eval-every", "3", "--attention-memory", "24",
-             "--max-steps", "6"]
+             "--max-steps", "6", "--fresh-starts", "0.4"]
     torchrun("train", *flags, "--out", "two-attending", cwd=workdir)
     os.chdir(workdir)
     result = CliRunner().invoke(app, ["train", *flags, "--out", "one-attending"])

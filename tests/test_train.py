@@ -83,6 +83,42 @@ def test_state_resets_at_each_epoch(corpus):
     assert all(float(s.abs().sum()) == 0 for s in trainer.state)
 
 
+def test_fresh_starts_restart_single_streams_and_carry_the_others_exactly(corpus):
+    """--fresh-starts p: at each border every stream on its own starts the next window from zero with chance
+    p; the streams not chosen carry their state exactly as without the option."""
+    config = {**TINY_TRAIN, "batch_size": 4, "seq_len": 4, "fresh_starts": 0.5}
+    trainer = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, config))
+    trainer.model.eval()
+    restarted, mixed = [], 0
+    for index in range(1, trainer.batcher.windows_per_epoch):   # within one epoch: no restart of them all
+        before = trainer.state
+        trainer.step(trainer.batcher.window(index - 1), lr=0.0)
+        with torch.no_grad():
+            _, carried = trainer.model(trainer.batcher.window(index - 1).inputs, before)
+        zero = (trainer.state[0].abs().sum(dim=(0, 2)) == 0) & (trainer.state[1].abs().sum(dim=(0, 2)) == 0)
+        for tensor, expected in zip(trainer.state, carried):
+            assert torch.allclose(tensor[:, ~zero], expected[:, ~zero], atol=1e-6)
+        restarted.append(zero.float().mean().item())
+        mixed += 0 < zero.sum() < len(zero)
+    assert len(restarted) >= 20 and 0.3 < sum(restarted) / len(restarted) < 0.7
+    assert mixed >= len(restarted) // 4   # streams restart on their own, not all together
+    plain = Trainer(corpus, Path("/nonexistent"), fresh_start(corpus, TINY_MODEL, {**config, "fresh_starts": 0.0}))
+    for index in range(5):
+        plain.step(plain.batcher.window(index), lr=0.0)
+        assert all(float(s.abs().sum(dim=(0, 2)).min()) > 0 for s in plain.state)
+
+
+def test_a_run_with_fresh_starts_resumes_exactly(tmp_path, corpus):
+    config = {**TINY_TRAIN, "max_steps": 30, "eval_every": 7, "seq_len": 8, "fresh_starts": 0.3}
+    straight, resumed = straight_and_resumed(corpus, tmp_path, TINY_MODEL, config)
+    assert losses_of(resumed) == losses_of(straight)
+    plain, _ = straight_and_resumed(corpus, tmp_path / "plain", TINY_MODEL, {**config, "fresh_starts": 0.0})
+    assert losses_of(plain) != losses_of(straight)
+    a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("a", "b"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x, y) for x, y in zip(a["state"], b["state"]))
+
+
 def test_learning_rate_warms_up_then_decays():
     config = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     rates = [learning_rate(config, step, step / 100, 100) for step in range(100)]
@@ -169,7 +205,8 @@ def test_max_time_stops_the_run(tmp_path, corpus):
 
 
 def test_bad_training_options(tmp_path, corpus):
-    for bad in ({"lr": -1}, {"beta2": 1.0}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1}):
+    for bad in ({"lr": -1}, {"beta2": 1.0}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1},
+                {"fresh_starts": 1.5}, {"fresh_starts": -0.1}):
         with pytest.raises(ConfigError):
             train(corpus, tmp_path, model_config=TINY_MODEL, train_config=bad)
 

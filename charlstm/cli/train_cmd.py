@@ -122,6 +122,9 @@ def train(
     average_evals: Annotated[Optional[int], _train("average_evals", "Evaluate and keep the mean of the "
                                                    "weights at the last K evaluations (training goes on "
                                                    "from its own).")] = None,
+    fresh_starts: Annotated[Optional[float], _train("fresh_starts", "The chance, at each window, that a stream "
+                                                 "starts from a fresh state instead of the one carried, so the "
+                                                 "model learns to start from nothing as sampling does.")] = None,
     val_fraction: MaybeValFraction = None,
     encoding: MaybeEncoding = None,
     data_dir: DataDir = Path("data"),
