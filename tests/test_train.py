@@ -205,8 +205,8 @@ def test_max_time_stops_the_run(tmp_path, corpus):
 
 
 def test_bad_training_options(tmp_path, corpus):
-    for bad in ({"lr": -1}, {"beta2": 1.0}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"}, {"nonsense": 1},
-                {"fresh_starts": 1.5}, {"fresh_starts": -0.1}):
+    for bad in ({"lr": -1}, {"beta2": 1.0}, {"batch_size": 0}, {"max_time": float("nan")}, {"device": "tpu"},
+                {"nonsense": 1}, {"fresh_starts": 1.5}, {"fresh_starts": -0.1}):
         with pytest.raises(ConfigError):
             train(corpus, tmp_path, model_config=TINY_MODEL, train_config=bad)
 
