@@ -298,13 +298,13 @@ class Trainer:
         several."""
         position = self.progress.epoch * self.batcher.windows_per_epoch + self.progress.window
         generator = torch.Generator().manual_seed((self.config.seed * 1_000_003 + position) % 2**63)
-        chosen = torch.rand(self.config.batch_size, generator=generator) < self.config.fresh_starts
-        chosen = chosen[self.world.rows(self.config.batch_size)]
-        if not chosen.any():
+        drawn = torch.rand(self.config.batch_size, generator=generator) < self.config.fresh_starts
+        own = drawn[self.world.rows(self.config.batch_size)]
+        if not own.any():
             return state
         fresh = self.model.initial_state(self.batcher.batch_size, self.device)
-        chosen = chosen.to(self.device).view(1, -1, 1)   # every state tensor is (layers or slots, streams, width)
-        return tuple(torch.where(chosen, new, old) for old, new in zip(state, fresh))
+        rows = own.to(self.device).view(1, -1, 1)   # every state tensor is (layers or slots, streams, width)
+        return tuple(torch.where(rows, new, old) for old, new in zip(state, fresh))
 
     def _evaluate_and_save(self, losses: list[float]) -> dict | None:
         """Rank 0 evaluates and logs; then every rank takes part in writing the checkpoints (they gather
