@@ -3,6 +3,8 @@ weights and with exponential moving averages (EMA) of them, from the same run.
 
 Tuning split (issue 23: settings are never chosen on the held-out 10%): the first 90% of tiny-shakespeare,
 its last ninth (the 10% of the text before the held-out 10%) as validation; the held-out 10% is not read.
+``--split head`` validates on the first tenth of the text instead and trains on the 80% between: other
+plays, and none of them next to the text a run reads last.
 Each EMA is updated after every optimizer step (an ``Optimizer.register_step_post_hook``), so one run
 scores every decay; training itself is the recipe's, unchanged.
 
@@ -31,13 +33,22 @@ from reference import machine
 DECAYS = (0.99, 0.995, 0.998, 0.999)
 
 
-def tuning_corpus(text: str, workdir: Path):
-    """The first 90% of ``text``, its last ninth held out for validation."""
-    (workdir / "tune.txt").write_text(text[: int(len(text) * 0.9)])
+SPLITS = ("tail", "head")
+
+
+def tuning_corpus(text: str, workdir: Path, split: str = "tail"):
+    """The first 90% of ``text`` (the rest is the held-out part), a ninth of it for validation: its last
+    ninth (``tail``) or its first (``head``: moved to the end, where ``prepare_corpus`` takes validation)."""
+    tune = text[: int(len(text) * 0.9)]
+    if split == "head":
+        tenth = len(tune) // 9
+        tune = tune[tenth:] + tune[:tenth]
+    (workdir / "tune.txt").write_text(tune)
     return prepare_corpus([str(workdir / "tune.txt")], data_dir=workdir / "data", val_fraction=1 / 9)
 
 
-def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, settings: dict) -> dict:
+def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, settings: dict,
+                 split: str = "tail") -> dict:
     """Train the recipe once; the validation loss of its final weights and of each EMA of them."""
     shadows: dict[float, list[torch.Tensor]] = {}
     build = training.adamw
@@ -67,7 +78,8 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
     finally:
         training.adamw = build
     trained, _, _, _ = load_model(workdir / "run" / "last.pt")
-    row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "final": mean_loss(trained, corpus.val),
+    row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "split": split,
+           "final": mean_loss(trained, corpus.val),
            f"final {FEW_STREAMS} streams": mean_loss(trained, corpus.val, batch_size=FEW_STREAMS),
            "machine": f"{machine()}, {torch.get_num_threads()} torch thread(s)"}
     # The optimizer's order of the weights: parameter_groups' (matrices first), as the trainer built it.
@@ -84,10 +96,12 @@ def table(rows: list[dict]) -> str:
     """One Markdown line per recipe and setting: each seed's final weights and EMAs, and their means."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["recipe"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
+        # Rows before --split existed validated on the tail.
+        groups.setdefault((row["recipe"], row.get("split", "tail"), json.dumps(row["settings"], sort_keys=True)),
+                          []).append(row)
     scores = ["final", f"final {FEW_STREAMS} streams", *(f"ema {decay}" for decay in DECAYS)]
-    lines = ["| recipe | setting | seeds | " + " | ".join(scores) + " |", "|---" * (3 + len(scores)) + "|"]
-    for (recipe, settings), runs in groups.items():
+    lines = ["| recipe | split | setting | seeds | " + " | ".join(scores) + " |", "|---" * (4 + len(scores)) + "|"]
+    for (recipe, split, settings), runs in groups.items():
         runs.sort(key=lambda run: run["seed"])
         cells = []
         for score in scores:
@@ -99,7 +113,7 @@ def table(rows: list[dict]) -> str:
             cells.append(each + (f" (mean {sum(values) / len(values):.4f})" if len(values) > 1 else ""))
         setting = ", ".join(f"{key}={value}" for key, value in json.loads(settings).items()) or "the recipe"
         seeds = ",".join(str(run["seed"]) for run in runs)
-        lines.append(f"| {recipe} | {setting} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {recipe} | {split} | {setting} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -109,6 +123,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     parser.add_argument("--corpus", type=Path, default=SHAKESPEARE)
+    parser.add_argument("--split", choices=SPLITS, default="tail", help="where the tuning validation text lies "
+                        "in the first 90%% (default: its last ninth)")
     parser.add_argument("--log", type=Path, help="append each row as a JSON line to this file")
     parser.add_argument("--table", type=Path, help="print the rows kept in this JSON-lines file, and stop")
     args = parser.parse_args()
@@ -119,9 +135,9 @@ def main() -> None:
         raise SystemExit(f"{args.corpus} is not present")
     model, settings = parse_settings(args.set)
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = tuning_corpus(args.corpus.read_text(), Path(tmp))
+        corpus = tuning_corpus(args.corpus.read_text(), Path(tmp), args.split)
         for seed in (int(s) for s in args.seeds.split(",")):
-            row = averaged_run(corpus, Path(tmp), args.recipe, seed, model, settings)
+            row = averaged_run(corpus, Path(tmp), args.recipe, seed, model, settings, args.split)
             print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
             if args.log:
                 with open(args.log, "a") as handle:
