@@ -11,7 +11,7 @@ This script shows where a step's time goes, for each batch size asked:
 - **layers**: the same two layers as charlstm trains them (one ``nn.LSTM`` per layer, oneDNN's kernels),
   forward and backward over one window;
 - **step**: charlstm's whole training step (``charlstm.train``: embedding, dropout, head, loss, clipping,
-  AdamW), from its ``Stepped`` events;
+  AdamW), timed as ``quality.py`` times a setting's training;
 - AdamW's update alone, the loop implementation charlstm uses on a CPU and the fused kernel.
 
 Per character, so batch sizes compare: at 8 streams the recurrence reads all of W_hh (4 MB per layer at
@@ -35,12 +35,12 @@ from charlstm import recipes
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.corpus import prepare_corpus
 from charlstm.model import CharRNN
-from charlstm.train import Stepped, adamw, parameter_groups, train
+from charlstm.train import adamw, parameter_groups
+from quality import candidate_chars_per_second
 from reference import machine
 
 RECIPE = recipes.get_recipe("shakespeare-10min")
 SEQ = RECIPE.train["seq_len"]
-TIMED_STEPS, WARMUP = 5, 3
 
 
 def _median_ms(run, repeats: int = 3) -> float:
@@ -97,17 +97,9 @@ def layers_ms(batch: int) -> float:
 
 
 def step_ms(batch: int, corpus, workdir: Path) -> float:
-    """charlstm's training step for the recipe at this batch size, median over the timed steps."""
-    marks: dict[int, float] = {}
-
-    def on_event(event):
-        if isinstance(event, Stepped):
-            marks[event.step] = time.perf_counter()
-
-    config = {**RECIPE.train, "batch_size": batch, "max_steps": WARMUP + TIMED_STEPS, "eval_every": 10**9,
-              "sample_length": 0, "device": "cpu"}
-    train(corpus, workdir, model_config=RECIPE.model, train_config=config, overwrite=True, on_event=on_event)
-    return statistics.median(marks[step + 1] - marks[step] for step in range(WARMUP, WARMUP + TIMED_STEPS)) * 1000
+    """charlstm's training step for the recipe at this batch size (quality.py's timing of the trainer)."""
+    config = {**RECIPE.train, "batch_size": batch}
+    return batch * SEQ / candidate_chars_per_second(corpus, RECIPE.model, config, workdir) * 1000
 
 
 def optimizer_ms(fused: bool) -> float:
@@ -132,12 +124,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
-    parts = {"floor": lambda b, corpus, run: floor_ms(b), "layers": lambda b, corpus, run: layers_ms(b),
-             "step": step_ms}
-    times = {(part, b): [] for part in parts for b in batches}
+    times = {(part, b): [] for part in ("floor", "layers", "step") for b in batches}
     optimizer = {"loop": [], "fused": []}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = prepare_corpus([args.corpus], data_dir=Path(tmp) / "data")
+        parts = {"floor": floor_ms, "layers": layers_ms, "step": lambda b: step_ms(b, corpus, Path(tmp) / "run")}
         model = RECIPE.model
         print(f"{machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
         print(f"{model['num_layers']} x {model['hidden_size']} LSTM (embedding {model['embedding_dim']}, dropout "
@@ -145,7 +136,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             order = [(part, b) for b in batches for part in parts]
             for part, b in order if round_ % 2 == 0 else reversed(order):
-                times[part, b].append(parts[part](b, corpus, Path(tmp) / "run"))
+                times[part, b].append(parts[part](b))
             for kind in (("loop", "fused") if round_ % 2 == 0 else ("fused", "loop")):
                 optimizer[kind].append(optimizer_ms(kind == "fused"))
     median = {key: statistics.median(values) for key, values in times.items()}

@@ -47,8 +47,7 @@ def tuning_corpus(text: str, workdir: Path, split: str = "tail"):
     return prepare_corpus([str(workdir / "tune.txt")], data_dir=workdir / "data", val_fraction=1 / 9)
 
 
-def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, settings: dict,
-                 split: str = "tail") -> dict:
+def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, settings: dict) -> dict:
     """Train the recipe once; the validation loss of its final weights and of each EMA of them."""
     shadows: dict[float, list[torch.Tensor]] = {}
     build = training.adamw
@@ -78,7 +77,7 @@ def averaged_run(corpus, workdir: Path, recipe: str, seed: int, model: dict, set
     finally:
         training.adamw = build
     trained, _, _, _ = load_model(workdir / "run" / "last.pt")
-    row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings}, "split": split,
+    row = {"recipe": recipe, "seed": seed, "settings": {**model, **settings},
            "final": mean_loss(trained, corpus.val),
            f"final {FEW_STREAMS} streams": mean_loss(trained, corpus.val, batch_size=FEW_STREAMS),
            "machine": f"{machine()}, {torch.get_num_threads()} torch thread(s)"}
@@ -137,7 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = tuning_corpus(args.corpus.read_text(), Path(tmp), args.split)
         for seed in (int(s) for s in args.seeds.split(",")):
-            row = averaged_run(corpus, Path(tmp), args.recipe, seed, model, settings, args.split)
+            row = {**averaged_run(corpus, Path(tmp), args.recipe, seed, model, settings), "split": args.split}
             print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
             if args.log:
                 with open(args.log, "a") as handle:
